@@ -1,0 +1,120 @@
+"""The activity store: one ``Store`` over an async SQLAlchemy engine.
+
+``Store`` owns the engine, the clock and, on SQLite, a lock that serializes writers (SQLite
+has one writer at a time; waiting in Python is kinder than "database is locked"). Every
+store call maps an unreachable database to ``StoreUnavailable`` (HTTP 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+import sqlalchemy.exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from exporter.config import Config
+from exporter.errors import StoreUnavailable
+from exporter.events import Event
+from exporter.store import directory, migrate
+from exporter.store.engine import create_engine, is_sqlite
+from exporter.store.ingest import IngestResult, store_events
+
+Clock = Callable[[], float]
+_UNREACHABLE = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    OSError,
+)
+_INGEST_ATTEMPTS = 3
+
+
+class Store:
+    """Transactions over the activity store, with the service's clock and limits."""
+
+    def __init__(self, engine: AsyncEngine, config: Config, *, clock: Clock = time.time) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
+
+    @classmethod
+    def open(cls, config: Config, *, clock: Clock = time.time) -> Store:
+        """A store for ``config.database_url`` (connections are made lazily)."""
+        return cls(create_engine(config.database_url), config, clock=clock)
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading."""
+        try:
+            async with self.engine.connect() as connection:
+                yield connection
+        except _UNREACHABLE as error:
+            raise _unavailable(error) from error
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction: committed when the block ends, rolled back when it raises."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_lock is not None:
+                await stack.enter_async_context(self._write_lock)
+            try:
+                async with self.engine.begin() as connection:
+                    yield connection
+            except _UNREACHABLE as error:
+                raise _unavailable(error) from error
+
+    async def migrate(self) -> None:
+        """Bring the schema up to date and make sure the default organization exists."""
+        try:
+            await migrate.upgrade(self.engine)
+        except _UNREACHABLE as error:
+            raise _unavailable(error) from error
+        await self.ensure_default_organization()
+
+    async def is_ready(self) -> bool:
+        """The store answers and is at the newest schema revision."""
+        try:
+            return await migrate.current_revision(self.engine) == migrate.head_revision()
+        except (*_UNREACHABLE, sqlalchemy.exc.DBAPIError):
+            return False
+
+    async def ensure_default_organization(self) -> None:
+        """Create the default organization as a placeholder when it is missing."""
+        async with self.write() as connection:
+            await directory.ensure_organizations(
+                connection,
+                {self.config.default_organization},
+                now=self.clock(),
+                max_organizations=self.config.max_organizations + 1,
+            )
+
+    async def ingest(self, events: list[Event]) -> IngestResult:
+        """Store a validated batch atomically; concurrent batches that race are retried."""
+        for attempt in range(_INGEST_ATTEMPTS):
+            try:
+                async with self.write() as connection:
+                    return await store_events(
+                        connection,
+                        events,
+                        now=self.clock(),
+                        max_organizations=self.config.max_organizations,
+                    )
+            except sqlalchemy.exc.IntegrityError:
+                if attempt == _INGEST_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _unavailable(error: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(
+        "The activity store is unreachable; nothing was stored.",
+        detail=type(error).__name__,
+    )

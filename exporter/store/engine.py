@@ -1,0 +1,51 @@
+"""Async engines for the embedded SQLite default and for PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from exporter.store.sql import python_popcount
+
+CONNECT_TIMEOUT_SECONDS = 5
+STATEMENT_TIMEOUT_MILLISECONDS = 60_000
+SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    """True for the embedded store."""
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine whose every store call is bounded in time (connect and statement timeouts)."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000}
+        )
+        sa.event.listen(engine.sync_engine, "connect", _prepare_sqlite_connection)
+        return engine
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_timeout=CONNECT_TIMEOUT_SECONDS * 2,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MILLISECONDS}",
+        },
+    )
+
+
+def _prepare_sqlite_connection(dbapi_connection: Any, _record: object) -> None:
+    """WAL so readers never wait for the writer, a busy timeout, and our SQL functions."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MILLISECONDS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+    dbapi_connection.create_function("usage_popcount", 1, python_popcount, deterministic=True)

@@ -1,0 +1,174 @@
+"""Storing accepted events as active minutes (SPEC 3.2), exactly once.
+
+A batch becomes rollup rows keyed (organization, category, hour, user) holding a minute mask.
+The upsert ORs masks in; its ``added`` column records how many bits each write set that were
+not set before, so the number of *new* minutes is exact even with concurrent writers, and the
+monotonic totals grow by exactly that. Rows are written in key order, so concurrent batches
+lock in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from exporter.events import Event
+from exporter.model import ALL_ORGANIZATIONS_KEY, Category, split_minutes
+from exporter.store import directory
+from exporter.store.schema import activity, activity_totals, last_seen, users
+from exporter.store.sql import greatest, popcount
+from exporter.store.upsert import insert
+
+RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
+_CHUNK = 2000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What ``POST /api/v1/activity`` answers."""
+
+    accepted: int
+    minutes: int
+    new_minutes: int
+
+
+def rollup(events: Iterable[Event]) -> dict[RowKey, int]:
+    """Masks of the real (organization, category) rows that the events cover."""
+    masks: dict[RowKey, int] = defaultdict(int)
+    for event in events:
+        for hour, mask in split_minutes(event.first_minute, event.end_minute):
+            masks[(event.organization_id, event.category, hour, event.user_id)] |= mask
+    return dict(masks)
+
+
+def with_unions(masks: dict[RowKey, int]) -> dict[RowKey, int]:
+    """Add the rows of the unions: every category, every organization, and both."""
+    rows: dict[RowKey, int] = defaultdict(int)
+    for (organization_id, category, hour, user_id), mask in masks.items():
+        for org in (organization_id, ALL_ORGANIZATIONS_KEY):
+            for cat in (category, Category.ANY):
+                rows[(org, cat, hour, user_id)] |= mask
+    return dict(rows)
+
+
+async def store_events(
+    connection: AsyncConnection,
+    events: list[Event],
+    *,
+    now: float,
+    max_organizations: int,
+) -> IngestResult:
+    """Store a validated batch inside the caller's transaction."""
+    real = rollup(events)
+    organization_ids = {event.organization_id for event in events}
+    user_ids = {event.user_id for event in events}
+    await directory.ensure_organizations(
+        connection, organization_ids, now=now, max_organizations=max_organizations
+    )
+    await directory.ensure_users(connection, user_ids, now=now)
+    await directory.add_implicit_memberships(
+        connection, {(event.organization_id, event.user_id) for event in events}
+    )
+    rows = with_unions(real)
+    added = await _upsert_activity(connection, rows)
+    new_minutes = {key: count for key, count in added.items() if key[1] != Category.ANY}
+    new_minutes = {k: v for k, v in new_minutes.items() if k[0] != ALL_ORGANIZATIONS_KEY and v}
+    await _add_totals(connection, new_minutes)
+    await _update_last_seen(connection, rows)
+    return IngestResult(
+        accepted=len(events),
+        minutes=sum(mask.bit_count() for mask in real.values()),
+        new_minutes=sum(new_minutes.values()),
+    )
+
+
+async def _upsert_activity(
+    connection: AsyncConnection, rows: dict[RowKey, int]
+) -> dict[tuple[str, int], int]:
+    """OR the masks in; return the new minutes per (organization, category)."""
+    statement = insert(activity, connection.dialect.name)
+    statement = statement.on_conflict_do_update(
+        index_elements=[c.name for c in activity.primary_key.columns],
+        set_={
+            "mask": activity.c.mask.op("|")(statement.excluded.mask),
+            "minutes": popcount(activity.c.mask.op("|")(statement.excluded.mask)),
+            "added": popcount(statement.excluded.mask.op("&")(~activity.c.mask)),
+        },
+    ).returning(activity.c.organization_id, activity.c.category, activity.c.added)
+    params = [
+        {
+            "organization_id": org,
+            "category": int(category),
+            "hour": hour,
+            "user_id": user,
+            "mask": mask,
+            "minutes": mask.bit_count(),
+            "added": mask.bit_count(),
+        }
+        for (org, category, hour, user), mask in sorted(rows.items())
+    ]
+    added: dict[tuple[str, int], int] = defaultdict(int)
+    for start in range(0, len(params), _CHUNK):
+        result = await connection.execute(statement, params[start : start + _CHUNK])
+        for organization_id, category, count in result:
+            added[(organization_id, category)] += count
+    return added
+
+
+async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, int], int]) -> None:
+    if not new_minutes:
+        return
+    statement = insert(activity_totals, connection.dialect.name)
+    statement = statement.on_conflict_do_update(
+        index_elements=["organization_id", "category"],
+        set_={"minutes": activity_totals.c.minutes + statement.excluded.minutes},
+    )
+    await connection.execute(
+        statement,
+        [
+            {"organization_id": org, "category": category, "minutes": count}
+            for (org, category), count in sorted(new_minutes.items())
+        ],
+    )
+
+
+async def _update_last_seen(connection: AsyncConnection, rows: dict[RowKey, int]) -> None:
+    """Keep the newest active minute per (organization, category, user), and per user."""
+    newest: dict[tuple[str, int, str], int] = {}
+    for (org, category, hour, user), mask in rows.items():
+        minute = hour + 60 * (mask.bit_length() - 1)
+        key = (org, category, user)
+        if newest.get(key, -1) < minute:
+            newest[key] = minute
+    statement = insert(last_seen, connection.dialect.name)
+    statement = statement.on_conflict_do_update(
+        index_elements=["organization_id", "category", "user_id"],
+        set_={"last_minute": greatest(last_seen.c.last_minute, statement.excluded.last_minute)},
+    )
+    await connection.execute(
+        statement,
+        [
+            {"organization_id": org, "category": int(category), "user_id": user, "last_minute": m}
+            for (org, category, user), m in sorted(newest.items())
+        ],
+    )
+    per_user = sorted(
+        (user, minute)
+        for (org, category, user), minute in newest.items()
+        if org == ALL_ORGANIZATIONS_KEY and category == Category.ANY
+    )
+    await connection.execute(
+        sa.update(users)
+        .where(users.c.id == sa.bindparam("user"))
+        .values(
+            last_activity_at=greatest(
+                sa.func.coalesce(users.c.last_activity_at, sa.bindparam("minute")),
+                sa.bindparam("minute"),
+            )
+        ),
+        [{"user": user, "minute": minute} for user, minute in per_user],
+    )

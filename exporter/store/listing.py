@@ -1,0 +1,74 @@
+"""Reading the directory for ``GET /api/v1/users`` and the command line."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from exporter.store.schema import memberships, site_roles, users
+from exporter.timeutil import format_utc
+
+
+async def list_users(
+    connection: AsyncConnection,
+    *,
+    now: float,
+    dormancy: float,
+    organization_ids: Collection[str] | None = None,
+    dormant_only: bool = False,
+) -> list[dict[str, Any]]:
+    """Live users (optionally members of some organizations), by username, as the API shows them.
+
+    A user is dormant with no activity within ``dormancy`` of ``now``, counted from the last
+    activity or, never active, from the user's creation.
+    """
+    query = sa.select(users).where(users.c.deleted_at.is_(None)).order_by(users.c.username)
+    if organization_ids is not None:
+        members = sa.select(memberships.c.user_id).where(
+            memberships.c.organization_id.in_(sorted(organization_ids))
+        )
+        query = query.where(users.c.id.in_(members))
+    rows = list(await connection.execute(query))
+    ids = [row.id for row in rows]
+    roles: dict[str, list[str]] = defaultdict(list)
+    organizations: dict[str, dict[str, list[str]]] = defaultdict(dict)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for user_id, role in await connection.execute(
+            sa.select(site_roles.c.user_id, site_roles.c.role)
+            .where(site_roles.c.user_id.in_(chunk))
+            .order_by(site_roles.c.role)
+        ):
+            roles[user_id].append(role)
+        for user_id, org, org_roles in await connection.execute(
+            sa.select(
+                memberships.c.user_id, memberships.c.organization_id, memberships.c.roles
+            ).where(memberships.c.user_id.in_(chunk))
+        ):
+            organizations[user_id][org] = org_roles.split()
+    listed = []
+    for row in rows:
+        reference = row.last_activity_at if row.last_activity_at is not None else row.created_at
+        dormant = reference <= now - dormancy
+        if dormant_only and not dormant:
+            continue
+        listed.append(
+            {
+                "id": row.id,
+                "username": row.username,
+                "name": row.name,
+                "avatar_hash": row.avatar_hash,
+                "roles": roles[row.id],
+                "organizations": organizations[row.id],
+                "last_activity_at": None
+                if row.last_activity_at is None
+                else format_utc(row.last_activity_at),
+                "dormant": dormant,
+                "placeholder": bool(row.placeholder),
+            }
+        )
+    return listed

@@ -1,0 +1,121 @@
+"""Tables of the activity store (SQLAlchemy Core).
+
+Times are epoch seconds (UTC) in ``BigInteger`` columns: identical on SQLite and PostgreSQL,
+cheap to compare, and free of time-zone surprises.
+
+Activity is kept as a rollup: one row per (organization, category, hour, user) whose ``mask``
+has bit *i* set when minute *i* of that hour was active. Besides the rows of each real
+organization and category, ingest maintains the unions the API and gauges need as rows of
+their own: category ``0`` (``any``) and organization ``*`` (every organization). Reports and
+windows are then sums over one slice, the same SQL on both databases.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+ID = sa.String(64)
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(256), nullable=False, server_default=""),
+    sa.Column("placeholder", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("deleted_at", sa.BigInteger),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False, server_default=""),
+    sa.Column("avatar_hash", sa.String(256), nullable=False, server_default=""),
+    sa.Column("placeholder", sa.Boolean, nullable=False),
+    sa.Column("managed", sa.Boolean, nullable=False),  # ever PUT: memberships are authoritative
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("deleted_at", sa.BigInteger),
+    sa.Column("last_activity_at", sa.BigInteger),  # start of the newest active minute, anywhere
+    sa.Index(
+        "ix_users_username_live",
+        "username",
+        unique=True,
+        sqlite_where=sa.text("deleted_at IS NULL"),
+        postgresql_where=sa.text("deleted_at IS NULL"),
+    ),
+)
+
+site_roles = sa.Table(
+    "site_roles",
+    metadata,
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.String(32), primary_key=True),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column(
+        "organization_id",
+        ID,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("roles", sa.String(256), nullable=False),  # space-separated, sorted
+    sa.Index("ix_memberships_user_id", "user_id"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger),
+    sa.Column("revoked_at", sa.BigInteger),
+)
+
+activity = sa.Table(
+    "activity",
+    metadata,
+    sa.Column("organization_id", ID, primary_key=True),
+    sa.Column("category", sa.SmallInteger, primary_key=True),
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("user_id", ID, primary_key=True),
+    sa.Column("mask", sa.BigInteger, nullable=False),
+    sa.Column("minutes", sa.SmallInteger, nullable=False),
+    sa.Column("added", sa.SmallInteger, nullable=False),  # bits the last write added
+    sa.Index("ix_activity_hour", "hour"),
+)
+
+activity_totals = sa.Table(
+    "activity_totals",
+    metadata,
+    sa.Column("organization_id", ID, primary_key=True),
+    sa.Column("category", sa.SmallInteger, primary_key=True),
+    sa.Column("minutes", sa.BigInteger, nullable=False),  # never decreases, not even on pruning
+)
+
+last_seen = sa.Table(
+    "last_seen",
+    metadata,
+    sa.Column("organization_id", ID, primary_key=True),
+    sa.Column("category", sa.SmallInteger, primary_key=True),
+    sa.Column("user_id", ID, primary_key=True),
+    sa.Column("last_minute", sa.BigInteger, nullable=False),  # epoch seconds of the minute
+    sa.Index("ix_last_seen_last_minute", "last_minute"),
+)

@@ -1,0 +1,49 @@
+"""Small SQL functions that differ between SQLite and PostgreSQL, compiled per dialect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
+
+
+class popcount(GenericFunction[int]):  # noqa: N801  (SQL function names are lower case)
+    """Number of set bits of a non-negative BIGINT."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+class greatest(GenericFunction[Any]):  # noqa: N801
+    """The larger of its arguments (``max(a, b)`` on SQLite)."""
+
+    inherit_cache = True
+
+
+@compiles(popcount, "postgresql")
+def _popcount_postgresql(element: popcount, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"bit_count(CAST({compiler.process(element.clauses, **kw)} AS BIT(64)))"
+
+
+@compiles(popcount, "sqlite")
+def _popcount_sqlite(element: popcount, compiler: SQLCompiler, **kw: Any) -> str:
+    # Registered on every SQLite connection by exporter.store.engine.
+    return f"usage_popcount({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "sqlite")
+def _greatest_sqlite(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "postgresql")
+def _greatest_postgresql(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"greatest({compiler.process(element.clauses, **kw)})"
+
+
+def python_popcount(value: int | None) -> int:
+    """The SQLite implementation of ``popcount``."""
+    return 0 if value is None else int(value).bit_count()

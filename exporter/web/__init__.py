@@ -1,0 +1,51 @@
+"""``create_app(config)``: the aiohttp application with every route and resource."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from exporter.config import Config
+from exporter.counters import IngestCounters
+from exporter.store import Clock, Store
+from exporter.web import directory, ingest, ops
+from exporter.web.bodies import MAX_BODY_BYTES
+from exporter.web.errors import error_middleware
+from exporter.web.keys import CONFIG, INGEST_COUNTERS, STORE
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    config: Config, *, clock: Clock = time.time, migrate: bool = True
+) -> web.Application:
+    """Build the application; the store opens (and migrates) when the app starts."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES + 1024)
+    app[CONFIG] = config
+    app[INGEST_COUNTERS] = IngestCounters()
+    app.cleanup_ctx.append(_store_context(config, clock, migrate=migrate))
+    app.router.add_get("/", ops.landing)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    app.router.add_post("/api/v1/activity", ingest.post_activity)
+    app.router.add_get("/api/v1/organizations", directory.get_organizations)
+    app.router.add_put("/api/v1/organizations/{id}", directory.put_organization)
+    app.router.add_delete("/api/v1/organizations/{id}", directory.delete_organization)
+    app.router.add_get("/api/v1/users", directory.get_users)
+    app.router.add_put("/api/v1/users/{id}", directory.put_user)
+    app.router.add_delete("/api/v1/users/{id}", directory.delete_user)
+    return app
+
+
+def _store_context(config: Config, clock: Clock, *, migrate: bool):  # type: ignore[no-untyped-def]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        store = Store.open(config, clock=clock)
+        if migrate:
+            await store.migrate()
+        app[STORE] = store
+        yield
+        await store.close()
+
+    return context

@@ -1,0 +1,162 @@
+"""Directory routes (SPEC 3.3): organizations and users."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from exporter import payloads
+from exporter.auth import Principal
+from exporter.errors import BadRequest, Forbidden, bad_field
+from exporter.model import PRIVILEGED_ROLES, check_id
+from exporter.store import directory
+from exporter.store.listing import list_users
+from exporter.web.auth import principal
+from exporter.web.bodies import read_json_object
+from exporter.web.keys import CONFIG, STORE
+
+
+async def _writer(request: web.Request) -> Principal:
+    who = await principal(request)
+    if not who.writes:
+        raise Forbidden("Changing the directory needs the site-admin or activity-writer role.")
+    return who
+
+
+async def _reader(request: web.Request) -> Principal:
+    who = await principal(request)
+    if not who.reads_everything and not who.readable_organizations:
+        raise Forbidden("Reading the directory needs a site reader or organization admin role.")
+    return who
+
+
+def _path_id(request: web.Request) -> str:
+    try:
+        return check_id(request.match_info["id"])
+    except ValueError as error:
+        raise bad_field("id", str(error), "The id in the path is invalid.") from None
+
+
+async def put_organization(request: web.Request) -> web.Response:
+    """Create or replace an organization: 201 when created, 200 when replaced."""
+    await _writer(request)
+    organization_id = _path_id(request)
+    name, display_name = payloads.organization(await read_json_object(request))
+    store = request.app[STORE]
+    async with store.write() as connection:
+        created = await directory.put_organization(
+            connection,
+            organization_id,
+            name=name,
+            display_name=display_name,
+            now=store.clock(),
+            max_organizations=store.config.max_organizations,
+        )
+    body = {"id": organization_id, "name": name, "display_name": display_name, "placeholder": False}
+    return web.json_response(body, status=201 if created else 200)
+
+
+async def delete_organization(request: web.Request) -> web.Response:
+    """Delete an organization (never the default one)."""
+    await _writer(request)
+    organization_id = _path_id(request)
+    if organization_id == request.app[CONFIG].default_organization:
+        raise BadRequest("The default organization cannot be deleted.")
+    store = request.app[STORE]
+    async with store.write() as connection:
+        await directory.delete_organization(connection, organization_id, now=store.clock())
+    return web.Response(status=204)
+
+
+async def get_organizations(request: web.Request) -> web.Response:
+    """Organizations this reader may see."""
+    who = await _reader(request)
+    async with request.app[STORE].read() as connection:
+        found = await directory.list_organizations(connection)
+    return web.json_response(
+        {
+            "organizations": [
+                {
+                    "id": org.id,
+                    "name": org.name,
+                    "display_name": org.display_name,
+                    "placeholder": org.placeholder,
+                }
+                for org in found
+                if who.reads_organization(org.id)
+            ]
+        }
+    )
+
+
+async def put_user(request: web.Request) -> web.Response:
+    """Create or fully replace a user: 201 when created, 200 when replaced."""
+    who = await _writer(request)
+    user_id = _path_id(request)
+    record = payloads.user(await read_json_object(request))
+    if not who.is_site_admin and PRIVILEGED_ROLES & set(record.roles):
+        raise Forbidden("Only a site admin may grant site-admin or activity-writer.")
+    store = request.app[STORE]
+    async with store.write() as connection:
+        await _forbid_touching_privileged(connection, who, user_id)
+        created = await directory.put_user(
+            connection,
+            user_id,
+            record,
+            now=store.clock(),
+            max_organizations=store.config.max_organizations,
+        )
+    body = {
+        "id": user_id,
+        "username": record.username,
+        "name": record.name,
+        "avatar_hash": record.avatar_hash,
+        "roles": list(record.roles),
+        "organizations": {org: list(roles) for org, roles in record.organizations.items()},
+    }
+    return web.json_response(body, status=201 if created else 200)
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    """Delete a user: it stops counting as a seat and its tokens stop working."""
+    who = await _writer(request)
+    user_id = _path_id(request)
+    store = request.app[STORE]
+    async with store.write() as connection:
+        await _forbid_touching_privileged(connection, who, user_id)
+        await directory.delete_user(connection, user_id, now=store.clock())
+    return web.Response(status=204)
+
+
+async def _forbid_touching_privileged(connection: object, who: Principal, user_id: str) -> None:
+    """An activity writer may not change a site admin or another service account."""
+    if who.is_site_admin:
+        return
+    site, _ = await directory.roles_of(connection, user_id)  # type: ignore[arg-type]
+    if site & PRIVILEGED_ROLES:
+        raise Forbidden("Only a site admin may change a site admin or activity writer.")
+
+
+async def get_users(request: web.Request) -> web.Response:
+    """Users this reader may see; ``?org=`` narrows, ``?dormant=true`` keeps dormant ones."""
+    who = await _reader(request)
+    store = request.app[STORE]
+    dormant = request.query.get("dormant", "false").lower()
+    if dormant not in ("true", "false"):
+        raise bad_field("dormant", "must be true or false")
+    async with store.read() as connection:
+        scope: set[str] | None = None
+        if "org" in request.query:
+            org = await directory.find_organization(connection, request.query["org"])
+            if not who.reads_organization(org.id):
+                raise Forbidden(f"You may not read organization {org.name!r}.")
+            scope = {org.id}
+        elif not who.reads_everything:
+            scope = set(who.readable_organizations)
+        found = await list_users(
+            connection,
+            now=store.clock(),
+            dormancy=store.config.dormancy,
+            organization_ids=scope,
+            dormant_only=dormant == "true",
+        )
+    return web.json_response({"users": found})

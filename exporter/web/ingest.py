@@ -1,0 +1,55 @@
+"""``POST /api/v1/activity``: the ingest route (SPEC 3.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from exporter.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
+from exporter.events import MAX_EVENTS, Limits, parse_events
+from exporter.web.auth import principal
+from exporter.web.bodies import MAX_BODY_BYTES, decode_json, media_type, read_text
+from exporter.web.keys import CONFIG, INGEST_COUNTERS, STORE
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+_BAD_INPUT = (BadRequest, PayloadTooLarge, UnsupportedMediaType)
+
+
+async def post_activity(request: web.Request) -> web.Response:
+    """Store a batch of events; all or nothing."""
+    if not (await principal(request)).writes:
+        raise Forbidden("Writing activity needs the site-admin or activity-writer role.")
+    counters = request.app[INGEST_COUNTERS]
+    store = request.app[STORE]
+    config = request.app[CONFIG]
+    try:
+        kind = media_type(request, (JSON, NDJSON))
+        items = _events(await read_text(request, MAX_BODY_BYTES), ndjson=kind == NDJSON)
+        limits = Limits(
+            now=store.clock(),
+            retention_seconds=config.retention,
+            default_organization=config.default_organization,
+        )
+        result = await store.ingest(parse_events(items, limits))
+    except _BAD_INPUT:
+        counters.batches_rejected += 1
+        raise
+    counters.events_accepted += result.accepted
+    return web.json_response(
+        {"accepted": result.accepted, "minutes": result.minutes, "new_minutes": result.new_minutes}
+    )
+
+
+def _events(text: str, *, ndjson: bool) -> list[Any]:
+    if ndjson:
+        lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        if len(lines) > MAX_EVENTS:
+            raise BadRequest(f"Too many events: {len(lines)} in one request, at most {MAX_EVENTS}.")
+        return [decode_json(line, what=f"Line {number}") for number, line in lines]
+    body = decode_json(text)
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise BadRequest('The body must be a JSON object {"events": [...]}.')
+    events: list[Any] = body["events"]
+    return events

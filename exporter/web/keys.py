@@ -1,0 +1,13 @@
+"""Typed keys for what the application shares between handlers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from exporter.config import Config
+from exporter.counters import IngestCounters
+from exporter.store import Store
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+INGEST_COUNTERS = web.AppKey("ingest_counters", IngestCounters)

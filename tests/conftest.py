@@ -1,0 +1,128 @@
+"""Fixtures: a real SQLite and a real PostgreSQL per test, the app over HTTP, a fake clock.
+
+PostgreSQL comes from ``USAGE_METRICS_TEST_DATABASE_URL`` (an admin database on a server
+where this user may CREATE DATABASE) or, when unset, from a throw-away server started with
+the ``pgserver`` package. Each test gets its own database, copied from a migrated template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from exporter.config import Config, normalize_database_url
+from exporter.store import Store
+from exporter.web import create_app
+from exporter.web.keys import STORE
+from tests.helpers import FakeClock, make_token
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A libpq URL of a database on a server where tests may create databases."""
+    url = os.environ.get("USAGE_METRICS_TEST_DATABASE_URL")
+    if url:
+        yield url.replace("postgresql+psycopg://", "postgresql://")
+        return
+    try:
+        import pgserver  # noqa: PLC0415  (only needed without a configured server)
+    except ImportError:
+        pytest.skip("no PostgreSQL: set USAGE_METRICS_TEST_DATABASE_URL or install pgserver")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def _with_database(url: str, database: str) -> str:
+    return psycopg.conninfo.make_conninfo(url, dbname=database)
+
+
+def _sqlalchemy_url(conninfo: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    host = params.get("host", "localhost")
+    auth = str(params.get("user", "postgres"))
+    if params.get("password"):
+        auth += f":{params['password']}"
+    if str(host).startswith("/"):
+        port = params.get("port", 5432)
+        return f"postgresql+psycopg://{auth}@/{params['dbname']}?host={host}&port={port}"
+    return f"postgresql+psycopg://{auth}@{host}:{params.get('port', 5432)}/{params['dbname']}"
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
+    """Name of a migrated template database that each test copies."""
+    name = f"um_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _sqlalchemy_url(_with_database(postgres_admin_url, name))
+
+    async def migrate() -> None:
+        store = Store.open(Config(database_url=url))
+        await store.migrate()
+        await store.close()
+
+    asyncio.run(migrate())
+    yield name
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store on each backend."""
+    if request.param == "sqlite":
+        yield normalize_database_url(f"sqlite:///{tmp_path / 'store.db'}")
+        return
+    admin_url: str = request.getfixturevalue("postgres_admin_url")
+    template: str = request.getfixturevalue("postgres_template")
+    name = f"um_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield _sqlalchemy_url(_with_database(admin_url, name))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that stands still at 2026-11-24T12:00:00Z until a test moves it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def config(database_url: str) -> Config:
+    """Configuration over the test's store, everything else default."""
+    return Config(database_url=database_url)
+
+
+@pytest.fixture
+async def store(config: Config, clock: FakeClock) -> AsyncIterator[Store]:
+    """A migrated store on the test's database."""
+    opened = Store.open(config, clock=clock)
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, config: Config, clock: FakeClock) -> TestClient[Any, Any]:
+    """The real application, served over HTTP on a local port."""
+    return await aiohttp_client(create_app(config, clock=clock))
+
+
+@pytest.fixture
+async def admin_headers(client: TestClient[Any, Any]) -> dict[str, str]:
+    """Headers carrying a site admin's token."""
+    token = await make_token(client.app[STORE], "admin", roles=["site-admin"])
+    return {"Session-Token": token}

@@ -1,0 +1,77 @@
+"""Test helpers: a hand-written clock, tokens for given roles, counting stored rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from exporter.store import Store, directory
+from exporter.store.schema import activity, activity_totals
+from exporter.store.tokens import create_token
+
+T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+
+
+class FakeClock:
+    """A clock the test moves by hand: ``clock.now`` is epoch seconds."""
+
+    def __init__(self, start: dt.datetime = T0) -> None:
+        self.now = start.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
+
+    def set(self, moment: dt.datetime) -> None:
+        """Jump to a moment."""
+        self.now = moment.timestamp()
+
+
+def iso(moment: dt.datetime) -> str:
+    """``2026-11-24T12:00:00Z`` for an aware datetime."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def make_token(
+    store: Store,
+    user_id: str,
+    *,
+    roles: Sequence[str] = (),
+    organizations: Mapping[str, Sequence[str]] | None = None,
+    username: str | None = None,
+) -> str:
+    """PUT a user with these roles into the directory and return a new token for it."""
+    async with store.write() as connection:
+        await directory.put_user(
+            connection,
+            user_id,
+            directory.UserRecord(
+                username=username or user_id,
+                roles=list(roles),
+                organizations=dict(organizations or {}),
+            ),
+            now=store.clock(),
+            max_organizations=store.config.max_organizations,
+        )
+        token = await create_token(connection, user_id, now=store.clock(), lifetime=None)
+    return token.text
+
+
+async def stored_activity(store: Store) -> dict[tuple[Any, ...], int]:
+    """Every rollup row's mask, keyed (organization, category, hour, user)."""
+    async with store.read() as connection:
+        rows = await connection.execute(sa.select(activity))
+        return {(r.organization_id, r.category, r.hour, r.user_id): r.mask for r in rows}
+
+
+async def stored_totals(store: Store) -> dict[tuple[str, int], int]:
+    """The monotonic totals, keyed (organization, category), in minutes."""
+    async with store.read() as connection:
+        rows = await connection.execute(sa.select(activity_totals))
+        return {(r.organization_id, r.category): r.minutes for r in rows}
