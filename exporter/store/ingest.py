@@ -96,7 +96,7 @@ async def _upsert_activity(
         set_={
             "mask": activity.c.mask.op("|")(statement.excluded.mask),
             "minutes": popcount(activity.c.mask.op("|")(statement.excluded.mask)),
-            "added": popcount(statement.excluded.mask.op("&")(~activity.c.mask)),
+            "added": popcount(statement.excluded.mask.op("&")(activity.c.mask.bitwise_not())),
         },
     ).returning(activity.c.organization_id, activity.c.category, activity.c.added)
     params = [

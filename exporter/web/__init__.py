@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from exporter.config import Config
 from exporter.counters import IngestCounters
+from exporter.metrics import live_registry
+from exporter.refresh import Refresher
 from exporter.store import Clock, Store
-from exporter.web import directory, ingest, ops
+from exporter.web import directory, ingest, metrics, ops
 from exporter.web.bodies import MAX_BODY_BYTES
 from exporter.web.errors import error_middleware
-from exporter.web.keys import CONFIG, INGEST_COUNTERS, STORE
+from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_REGISTRY, REFRESHER, STORE
 
 __all__ = ["create_app"]
 
@@ -26,9 +28,11 @@ def create_app(
     app[CONFIG] = config
     app[INGEST_COUNTERS] = IngestCounters()
     app.cleanup_ctx.append(_store_context(config, clock, migrate=migrate))
+    app.cleanup_ctx.append(_refresher_context)
     app.router.add_get("/", ops.landing)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/metrics", metrics.get_metrics)
     app.router.add_post("/api/v1/activity", ingest.post_activity)
     app.router.add_get("/api/v1/organizations", directory.get_organizations)
     app.router.add_put("/api/v1/organizations/{id}", directory.put_organization)
@@ -39,7 +43,10 @@ def create_app(
     return app
 
 
-def _store_context(config: Config, clock: Clock, *, migrate: bool):  # type: ignore[no-untyped-def]
+_Context = Callable[[web.Application], AsyncIterator[None]]
+
+
+def _store_context(config: Config, clock: Clock, *, migrate: bool) -> _Context:
     async def context(app: web.Application) -> AsyncIterator[None]:
         store = Store.open(config, clock=clock)
         if migrate:
@@ -49,3 +56,13 @@ def _store_context(config: Config, clock: Clock, *, migrate: bool):  # type: ign
         await store.close()
 
     return context
+
+
+async def _refresher_context(app: web.Application) -> AsyncIterator[None]:
+    """Refresh once before serving (a failure only means usage_up 0), then in the background."""
+    refresher = Refresher(app[STORE], interval=app[CONFIG].refresh_interval)
+    app[REFRESHER] = refresher
+    app[LIVE_REGISTRY] = live_registry(lambda: refresher.status, lambda: app[INGEST_COUNTERS])
+    await refresher.refresh()
+    async with refresher.running():
+        yield

@@ -27,7 +27,7 @@ def upgrade() -> None:
     else:
         hour_start = "datetime(a.hour, 'unixepoch')"
     # Only this module's constants are interpolated into the statement.
-    view = f"""  # noqa: S608
+    view = f"""
             CREATE VIEW usage_activity_hourly AS
             SELECT {hour_start} AS time,
                    CASE WHEN a.organization_id = '*' THEN 'any' ELSE o.name END AS organization,

@@ -1,0 +1,120 @@
+"""The snapshot that /metrics serves, and the background task that refreshes it.
+
+A refresh reads the store (``exporter.store.gauges``), builds a new immutable ``Snapshot``
+and swaps it in with one assignment, so a scrape sees either the old or the new snapshot,
+never a half-done one. Refreshes never overlap (single flight). A failed refresh keeps the
+previous snapshot and is only visible as ``usage_up 0`` and ``usage_refresh_errors_total``.
+Every so often the same task prunes rollup hours older than the retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from exporter.metrics_render import Exposition, render_snapshot
+from exporter.store import Store
+from exporter.store.gauges import GaugeReadings, prune, read_gauges
+
+log = logging.getLogger("exporter.refresh")
+PRUNE_EVERY_SECONDS = 600.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Gauge values as of ``taken_at`` and their exposition, rendered once."""
+
+    readings: GaugeReadings | None
+    taken_at: float
+    exposition: Exposition
+
+
+@dataclasses.dataclass(slots=True)
+class RefreshStatus:
+    """How refreshing goes: read by /metrics on every scrape."""
+
+    up: bool = False
+    last_success: float | None = None
+    last_duration: float | None = None
+    errors: int = 0
+
+
+class Refresher:
+    """Recomputes the snapshot every ``interval`` seconds in a background task."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self.status = RefreshStatus()
+        self.snapshot = Snapshot(None, 0.0, render_snapshot(None))
+        self._monotonic = monotonic
+        self._lock = asyncio.Lock()
+        self._last_prune: float | None = None
+
+    async def refresh(self) -> bool:
+        """Refresh now unless a refresh is running already; ``True`` when this one succeeded."""
+        if self._lock.locked():
+            return False
+        async with self._lock:
+            started = self._monotonic()
+            now = self.store.clock()
+            try:
+                async with self.store.read() as connection:
+                    readings = await read_gauges(
+                        connection, now=now, dormancy=self.store.config.dormancy
+                    )
+                snapshot = Snapshot(readings, now, render_snapshot(readings))
+            except Exception:
+                self.status.up = False
+                self.status.errors += 1
+                log.warning("refresh failed; serving the previous values", exc_info=True)
+                return False
+            self.snapshot = snapshot
+            self.status.up = True
+            self.status.last_success = self.store.clock()
+            self.status.last_duration = self._monotonic() - started
+            return True
+
+    async def prune_if_due(self) -> None:
+        """Delete rollup hours older than the retention, at most every ten minutes."""
+        now = self._monotonic()
+        if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self._last_prune = now
+        try:
+            async with self.store.write() as connection:
+                deleted = await prune(
+                    connection, now=self.store.clock(), retention=self.store.config.retention
+                )
+            if deleted:
+                log.info("pruned activity older than the retention", extra={"rows": deleted})
+        except Exception:
+            log.warning("pruning failed; will try again", exc_info=True)
+
+    async def run(self) -> None:
+        """Every interval, refresh and (now and then) prune, until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.refresh()
+            await self.prune_if_due()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run in the background for the duration of the block."""
+        task = asyncio.create_task(self.run(), name="usage-metrics-refresher")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,199 @@
+"""The store queries behind the gauges (SPEC 4), none of which reads activity history.
+
+Windows come from ``last_seen``, which ingest keeps as the newest active minute per
+(organization, category, user), unions included. A user is active in window W at T when
+some active minute M satisfies T' - W < M <= T' (T' = T rounded down to the minute); when
+the newest minute is at most T' that is simply ``last_minute > T' - W``. Only minutes
+recorded ahead of T' (producers may send up to 5 minutes into the future) need the rollup,
+and then only for those few users and the last 30 days. So a refresh costs in proportion to
+the directory and the recently active users, never to the length of history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from exporter.model import HOUR, SERVICE_ROLE, minute_mask
+from exporter.store.schema import (
+    activity,
+    activity_totals,
+    last_seen,
+    memberships,
+    organizations,
+    site_roles,
+    users,
+)
+
+WINDOWS: Mapping[str, int] = {"1h": 3600, "1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+_LONGEST = max(WINDOWS.values())
+GroupKey = tuple[str, int]  # organization id (or '*'), category (or 0 for any)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveOrganization:
+    """An organization that has series in /metrics."""
+
+    id: str
+    name: str
+    display_name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GaugeReadings:
+    """Everything one refresh reads from the store, keyed by ids."""
+
+    organizations: list[LiveOrganization]
+    active_users: dict[tuple[str, int, str], int]  # (org, category, window) -> users
+    last_activity: dict[GroupKey, int]  # newest active minute, epoch seconds
+    total_minutes: dict[GroupKey, int]  # monotonic, real organizations and categories
+    users: dict[str, int]  # org id or '*' -> users not deleted, service accounts excluded
+    dormant_users: dict[str, int]
+
+
+def _service_accounts() -> sa.Select[tuple[str]]:
+    """Ids of users whose only site role is ``activity-writer``."""
+    others = sa.select(site_roles.c.user_id).where(site_roles.c.role != SERVICE_ROLE)
+    return sa.select(site_roles.c.user_id).where(
+        site_roles.c.role == SERVICE_ROLE, site_roles.c.user_id.not_in(others)
+    )
+
+
+async def read_gauges(connection: AsyncConnection, *, now: float, dormancy: float) -> GaugeReadings:
+    """Read every gauge value as of ``now``."""
+    minute_now = int(now // 60) * 60
+    active, last = await _windows(connection, minute_now)
+    users_count, dormant = await _seats(connection, now=now, dormancy=dormancy)
+    totals = {
+        (org, category): minutes
+        for org, category, minutes in await connection.execute(sa.select(activity_totals))
+    }
+    live = await connection.execute(
+        sa.select(organizations.c.id, organizations.c.name, organizations.c.display_name)
+        .where(organizations.c.deleted_at.is_(None))
+        .order_by(organizations.c.name)
+    )
+    return GaugeReadings(
+        organizations=[LiveOrganization(*row) for row in live],
+        active_users=active,
+        last_activity=last,
+        total_minutes=totals,
+        users=users_count,
+        dormant_users=dormant,
+    )
+
+
+async def _windows(
+    connection: AsyncConnection, minute_now: int
+) -> tuple[dict[tuple[str, int, str], int], dict[GroupKey, int]]:
+    """Distinct active users per group and window, and the newest minute per group."""
+    recent = minute_now - _LONGEST
+    columns = [
+        sa.func.sum(
+            sa.case(
+                (
+                    sa.and_(
+                        last_seen.c.last_minute > minute_now - width,
+                        last_seen.c.last_minute <= minute_now,
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        ).label(name)
+        for name, width in WINDOWS.items()
+    ]
+    counted = (
+        sa.select(last_seen.c.organization_id, last_seen.c.category, *columns)
+        .where(last_seen.c.last_minute > recent, last_seen.c.user_id.not_in(_service_accounts()))
+        .group_by(last_seen.c.organization_id, last_seen.c.category)
+    )
+    active: dict[tuple[str, int, str], int] = defaultdict(int)
+    for row in await connection.execute(counted):
+        for name in WINDOWS:
+            active[(row.organization_id, row.category, name)] += int(getattr(row, name) or 0)
+    await _add_users_ahead_of_now(connection, minute_now, active)
+    newest = sa.select(
+        last_seen.c.organization_id, last_seen.c.category, sa.func.max(last_seen.c.last_minute)
+    ).group_by(last_seen.c.organization_id, last_seen.c.category)
+    last = {(org, category): int(m) for org, category, m in await connection.execute(newest)}
+    return dict(active), last
+
+
+async def _add_users_ahead_of_now(
+    connection: AsyncConnection, minute_now: int, active: dict[tuple[str, int, str], int]
+) -> None:
+    """Count users whose newest minute lies after now by looking at their recent rollup."""
+    ahead = list(
+        await connection.execute(
+            sa.select(last_seen.c.organization_id, last_seen.c.category, last_seen.c.user_id)
+            .where(last_seen.c.last_minute > minute_now)
+            .where(last_seen.c.user_id.not_in(_service_accounts()))
+        )
+    )
+    if not ahead:
+        return
+    first_hour = (minute_now - _LONGEST) // HOUR * HOUR
+    rows = await connection.execute(
+        sa.select(
+            activity.c.organization_id,
+            activity.c.category,
+            activity.c.user_id,
+            activity.c.hour,
+            activity.c.mask,
+        )
+        .where(activity.c.user_id.in_(sorted({user for _, _, user in ahead})))
+        .where(activity.c.hour >= first_hour, activity.c.hour <= minute_now)
+    )
+    wanted = {tuple(row) for row in ahead}
+    newest: dict[tuple[str, int, str], int] = {}
+    for org, category, user, hour, mask in rows:
+        key = (org, category, user)
+        if key not in wanted:
+            continue
+        last_bit = min(59, (minute_now - hour) // 60)
+        visible = mask & minute_mask(0, last_bit + 1)
+        if visible:
+            minute = hour + 60 * (visible.bit_length() - 1)
+            newest[key] = max(newest.get(key, minute), minute)
+    for (org, category, _user), minute in newest.items():
+        for name, width in WINDOWS.items():
+            if minute > minute_now - width:
+                active[(org, category, name)] += 1
+
+
+async def _seats(
+    connection: AsyncConnection, *, now: float, dormancy: float
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Users not deleted (service accounts excluded) and the dormant ones, per organization."""
+    reference = sa.func.coalesce(users.c.last_activity_at, users.c.created_at)
+    is_dormant = sa.case((reference <= now - dormancy, 1), else_=0)
+    live = sa.and_(users.c.deleted_at.is_(None), users.c.id.not_in(_service_accounts()))
+    everyone = (
+        await connection.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(is_dormant), 0)).where(live)
+        )
+    ).one()
+    per_org = await connection.execute(
+        sa.select(memberships.c.organization_id, sa.func.count(), sa.func.sum(is_dormant))
+        .join(users, users.c.id == memberships.c.user_id)
+        .where(live)
+        .group_by(memberships.c.organization_id)
+    )
+    counts = {"*": int(everyone[0])}
+    dormant = {"*": int(everyone[1])}
+    for org, count, dormant_count in per_org:
+        counts[org] = int(count)
+        dormant[org] = int(dormant_count or 0)
+    return counts, dormant
+
+
+async def prune(connection: AsyncConnection, *, now: float, retention: float) -> int:
+    """Delete rollup hours wholly older than the retention; totals are left as they are."""
+    horizon_hour = int((now - retention) // HOUR) * HOUR - HOUR
+    result = await connection.execute(sa.delete(activity).where(activity.c.hour <= horizon_hour))
+    return int(result.rowcount or 0)
