@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
 from exporter import __version__
-from exporter.cli import directory_cmds, import_cmd, serve, tokens_cmd
+from exporter.cli import directory_cmds, import_cmd, report_cmd, serve, tokens_cmd
 from exporter.cli.common import CommandError
 from exporter.cli.parser import Parser, service_flags, store_flags
 
@@ -28,6 +29,19 @@ def build_parser() -> Parser:
     run = commands.add_parser("serve", parents=[store, service], help="run the service")
     run.add_argument("--no-migrate", action="store_true", help="do not migrate the store first")
     run.set_defaults(handler=serve.serve)
+
+    show = commands.add_parser(
+        "demo",
+        parents=[store, service],
+        help="run the service on a throw-away store full of realistic synthetic activity",
+        description="Seed a temporary SQLite store (or --database-url) with organizations, "
+        "users and 90 days of activity, print the URLs and an admin token, and serve while "
+        "live activity keeps arriving. Ctrl-C stops it and removes the temporary store.",
+    )
+    show.add_argument("--users", type=_positive, default=200, help="people (default 200)")
+    show.add_argument("--days", type=_positive, default=90, help="days of history (default 90)")
+    show.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    show.set_defaults(handler=_demo)
 
     migrate = commands.add_parser(
         "migrate", parents=[store], help="bring the store's schema up to date"
@@ -97,7 +111,24 @@ def build_parser() -> Parser:
     )
     load.add_argument("file", metavar="FILE")
     load.set_defaults(handler=import_cmd.import_file)
+    report = commands.add_parser(
+        "report", parents=[store], help="print the activity report JSON from the store, no HTTP"
+    )
+    report_cmd.add_arguments(report)
+    report.set_defaults(handler=report_cmd.report)
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from exporter.demo.run import demo  # noqa: PLC0415  (keeps other commands light)
+
+    return demo(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

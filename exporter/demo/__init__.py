@@ -1,0 +1,1 @@
+"""The demo: synthetic activity and a ready-to-look-at service."""
