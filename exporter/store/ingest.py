@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import Event
 from exporter.model import ALL_ORGANIZATIONS_KEY, Category, split_minutes
-from exporter.store import directory
+from exporter.store import bulk_postgresql, directory
 from exporter.store.schema import activity, activity_totals, last_seen, users
 from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
@@ -90,6 +90,8 @@ async def _upsert_activity(
     connection: AsyncConnection, rows: dict[RowKey, int]
 ) -> dict[tuple[str, int], int]:
     """OR the masks in; return the new minutes per (organization, category)."""
+    if connection.dialect.name == "postgresql":
+        return await bulk_postgresql.upsert_activity(connection, rows)
     statement = insert(activity, connection.dialect.name)
     statement = statement.on_conflict_do_update(
         index_elements=[c.name for c in activity.primary_key.columns],
@@ -144,6 +146,15 @@ async def _update_last_seen(connection: AsyncConnection, rows: dict[RowKey, int]
         key = (org, category, user)
         if newest.get(key, -1) < minute:
             newest[key] = minute
+    per_user = sorted(
+        (user, minute)
+        for (org, category, user), minute in newest.items()
+        if org == ALL_ORGANIZATIONS_KEY and category == Category.ANY
+    )
+    if connection.dialect.name == "postgresql":
+        await bulk_postgresql.upsert_last_seen(connection, newest)
+        await bulk_postgresql.update_users_last_activity(connection, per_user)
+        return
     statement = insert(last_seen, connection.dialect.name)
     statement = statement.on_conflict_do_update(
         index_elements=["organization_id", "category", "user_id"],
@@ -155,11 +166,6 @@ async def _update_last_seen(connection: AsyncConnection, rows: dict[RowKey, int]
             {"organization_id": org, "category": int(category), "user_id": user, "last_minute": m}
             for (org, category, user), m in sorted(newest.items())
         ],
-    )
-    per_user = sorted(
-        (user, minute)
-        for (org, category, user), minute in newest.items()
-        if org == ALL_ORGANIZATIONS_KEY and category == Category.ANY
     )
     await connection.execute(
         sa.update(users)

@@ -1,0 +1,115 @@
+"""PostgreSQL's fast path for ingest: each upsert is one statement over ``unnest`` arrays.
+
+Sending a batch as a handful of array parameters keeps the statement text small and constant,
+so neither SQLAlchemy nor psycopg has to build and split a statement with tens of thousands of
+placeholders, and the server plans it once. Rows arrive in key order, which is the order in
+which concurrent batches lock them, so they cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
+
+_UPSERT_ACTIVITY = sa.text(
+    """
+    WITH written AS (
+        INSERT INTO activity AS a (organization_id, category, hour, user_id, mask, minutes, added)
+        SELECT * FROM unnest(
+            CAST(:organizations AS text[]), CAST(:categories AS smallint[]),
+            CAST(:hours AS bigint[]), CAST(:users AS text[]), CAST(:masks AS bigint[]),
+            CAST(:counts AS smallint[]), CAST(:counts AS smallint[])
+        )
+        ON CONFLICT (organization_id, category, hour, user_id) DO UPDATE SET
+            mask = a.mask | excluded.mask,
+            minutes = bit_count(CAST(a.mask | excluded.mask AS bit(64))),
+            added = bit_count(CAST(excluded.mask & ~a.mask AS bit(64)))
+        RETURNING organization_id, category, added
+    )
+    SELECT organization_id, category, sum(added) FROM written
+    WHERE added > 0
+    GROUP BY organization_id, category
+    """
+)
+
+_UPSERT_LAST_SEEN = sa.text(
+    """
+    INSERT INTO last_seen AS s (organization_id, category, user_id, last_minute)
+    SELECT * FROM unnest(
+        CAST(:organizations AS text[]), CAST(:categories AS smallint[]),
+        CAST(:users AS text[]), CAST(:minutes AS bigint[])
+    )
+    ON CONFLICT (organization_id, category, user_id) DO UPDATE
+    SET last_minute = greatest(s.last_minute, excluded.last_minute)
+    WHERE excluded.last_minute > s.last_minute
+    """
+)
+
+_UPDATE_USERS = sa.text(
+    """
+    UPDATE users AS u
+    SET last_activity_at = greatest(coalesce(u.last_activity_at, seen.minute), seen.minute)
+    FROM unnest(CAST(:users AS text[]), CAST(:minutes AS bigint[])) AS seen(id, minute)
+    WHERE u.id = seen.id
+      AND (u.last_activity_at IS NULL OR u.last_activity_at < seen.minute)
+    """
+)
+
+_CHUNK = 20_000
+
+
+async def upsert_activity(
+    connection: AsyncConnection, rows: dict[RowKey, int]
+) -> dict[tuple[str, int], int]:
+    """OR the masks in; the new minutes per (organization, category), unions included."""
+    ordered = sorted(rows.items())
+    added: dict[tuple[str, int], int] = defaultdict(int)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        result = await connection.execute(
+            _UPSERT_ACTIVITY,
+            {
+                "organizations": [key[0] for key, _ in chunk],
+                "categories": [int(key[1]) for key, _ in chunk],
+                "hours": [key[2] for key, _ in chunk],
+                "users": [key[3] for key, _ in chunk],
+                "masks": [mask for _, mask in chunk],
+                "counts": [mask.bit_count() for _, mask in chunk],
+            },
+        )
+        for organization_id, category, count in result:
+            added[(organization_id, category)] += int(count)
+    return added
+
+
+async def upsert_last_seen(
+    connection: AsyncConnection, newest: dict[tuple[str, int, str], int]
+) -> None:
+    """Keep the newest minute per (organization, category, user)."""
+    ordered = sorted(newest.items())
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        await connection.execute(
+            _UPSERT_LAST_SEEN,
+            {
+                "organizations": [key[0] for key, _ in chunk],
+                "categories": [int(key[1]) for key, _ in chunk],
+                "users": [key[2] for key, _ in chunk],
+                "minutes": [minute for _, minute in chunk],
+            },
+        )
+
+
+async def update_users_last_activity(
+    connection: AsyncConnection, per_user: list[tuple[str, int]]
+) -> None:
+    """Move each user's last activity forward (never back)."""
+    if per_user:
+        await connection.execute(
+            _UPDATE_USERS,
+            {"users": [user for user, _ in per_user], "minutes": [m for _, m in per_user]},
+        )
