@@ -10,12 +10,12 @@ import pytest
 REQUIRE_VARIABLE = "USAGE_METRICS_REQUIRE_PROMTOOL"
 
 
-def require_tool(name: str) -> str:
-    """Path of ``name``; skip when missing, or fail when the variable says it is required."""
+def require_tool(name: str, package: str = "prometheus") -> str:
+    """Path of ``name``; skip when missing, or fail when USAGE_METRICS_REQUIRE_PROMTOOL=1."""
     found = shutil.which(name)
     if found is not None:
         return found
-    reason = f"{name} is not installed (Debian: apt-get install prometheus prometheus-alertmanager)"
+    reason = f"{name} not installed: apt-get install {package}"
     if os.environ.get(REQUIRE_VARIABLE) == "1":
-        pytest.fail(f"{reason}; {REQUIRE_VARIABLE}=1 requires it")
+        pytest.fail(f"{reason} ({REQUIRE_VARIABLE}=1 requires it)")
     pytest.skip(reason)
