@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -61,18 +63,50 @@ def wants_openmetrics(accept: str) -> bool:
     )
 
 
+class LiveRenderer:
+    """Renders the live registry again only when its values change or ``max_age`` passes.
+
+    ``version`` returns something that changes whenever the service's own values do (refresh
+    status, ingest counters), so those are never stale; only the process metrics (CPU, memory)
+    may be up to ``max_age`` old, far below any scrape interval. A burst of scrapes renders once.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        version: Callable[[], object],
+        max_age: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.max_age = max_age
+        self._version = version
+        self._monotonic = monotonic
+        self._cache: dict[tuple[bool, bool], tuple[float, object, bytes]] = {}
+
+    def render(self, *, openmetrics: bool, compress: bool) -> bytes:
+        """The live part (OpenMetrics ends with ``# EOF``), gzip-compressed when asked."""
+        now = self._monotonic()
+        version = self._version()
+        cached = self._cache.get((openmetrics, compress))
+        if cached is not None and now - cached[0] < self.max_age and cached[1] == version:
+            return cached[2]
+        body = _openmetrics(self.registry) if openmetrics else generate_text(self.registry)
+        if compress:
+            body = gzip.compress(body, 1, mtime=0)
+        self._cache[(openmetrics, compress)] = (now, version, body)
+        return body
+
+
 def render_scrape(
-    exposition: Exposition, live: CollectorRegistry, *, openmetrics: bool, compress: bool
+    exposition: Exposition, live: LiveRenderer, *, openmetrics: bool, compress: bool
 ) -> tuple[bytes, str]:
     """The body and content type of one scrape."""
     if openmetrics:
-        tail = _openmetrics(live)  # ends with "# EOF"
         head = exposition.openmetrics_gzip if compress else exposition.openmetrics
         content_type = OPENMETRICS_TYPE
     else:
-        tail = generate_text(live)
         head = exposition.text_gzip if compress else exposition.text
         content_type = TEXT_TYPE
-    if compress:
-        return head + gzip.compress(tail, 1, mtime=0), content_type
-    return head + tail, content_type
+    return head + live.render(openmetrics=openmetrics, compress=compress), content_type

@@ -326,3 +326,19 @@ async def test_scrape_while_store_is_down_serves_previous_values(
     ready = await client.get("/readyz")
     assert ready.status == 503
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_ingest_counters_are_current_on_every_scrape(
+    client: TestClient[Any, Any], admin_headers: dict[str, str]
+) -> None:
+    """Accepted events and refused batches show at the next scrape, without a refresh."""
+    before = await scrape(client)
+    assert value(before, "usage_ingest_events_total") == 0
+    await post(client, admin_headers, event("u1", "ide", T0), event("u2", "app", T0))
+    refused = await client.post(
+        "/api/v1/activity", json={"events": [{"user_id": "u1"}]}, headers=admin_headers
+    )
+    assert refused.status == 400
+    after = await scrape(client)
+    assert value(after, "usage_ingest_events_total") == 2
+    assert value(after, "usage_ingest_rejected_batches_total") == 1

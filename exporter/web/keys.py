@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from exporter.config import Config
 from exporter.counters import IngestCounters
+from exporter.metrics_render import LiveRenderer
 from exporter.refresh import Refresher
 from exporter.store import Store
 
@@ -14,4 +14,4 @@ CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 INGEST_COUNTERS = web.AppKey("ingest_counters", IngestCounters)
 REFRESHER = web.AppKey("refresher", Refresher)
-LIVE_REGISTRY = web.AppKey("live_registry", CollectorRegistry)
+LIVE_METRICS = web.AppKey("live_metrics", LiveRenderer)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from exporter.errors import Unauthorized
 from exporter.metrics_render import render_scrape, wants_openmetrics
-from exporter.web.keys import CONFIG, LIVE_REGISTRY, REFRESHER
+from exporter.web.keys import CONFIG, LIVE_METRICS, REFRESHER
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -25,7 +25,7 @@ async def get_metrics(request: web.Request) -> web.Response:
     compress = "gzip" in request.headers.get("Accept-Encoding", "").lower()
     body, content_type = render_scrape(
         request.app[REFRESHER].snapshot.exposition,
-        request.app[LIVE_REGISTRY],
+        request.app[LIVE_METRICS],
         openmetrics=wants_openmetrics(request.headers.get("Accept", "")),
         compress=compress,
     )

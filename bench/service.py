@@ -1,0 +1,90 @@
+"""Running the real service, and a bare aiohttp server, as separate processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+BARE_SERVER = """
+import sys
+from aiohttp import web
+body = open(sys.argv[1], "rb").read()
+async def handler(request):
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
+app = web.Application()
+app.router.add_get("/metrics", handler)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), print=None, access_log=None)
+"""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_up(url: str, timeout: float = 120) -> None:
+    """Poll ``url`` until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout:.0f} s")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextlib.contextmanager
+def service(database_url: str, *, refresh_interval: str = "2s") -> Iterator[tuple[str, int]]:
+    """``usage-metrics serve`` on a free port; yields its base URL and pid."""
+    port = free_port()
+    env = {**os.environ, "USAGE_METRICS_DATABASE_URL": database_url}
+    command = [
+        sys.executable,
+        "-m",
+        "exporter",
+        "serve",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--refresh-interval",
+        refresh_interval,
+        "--log-level",
+        "warning",
+    ]
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) as process:
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/readyz")
+            yield f"http://127.0.0.1:{port}", process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def bare_server(body_file: Path) -> Iterator[str]:
+    """A bare aiohttp handler serving the bytes in ``body_file`` at /metrics."""
+    port = free_port()
+    command = [sys.executable, "-c", BARE_SERVER, str(body_file), str(port)]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL) as process:
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/metrics")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
