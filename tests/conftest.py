@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from exporter.config import Config, normalize_database_url
 from exporter.store import Store
 from exporter.web import create_app
 from exporter.web.keys import STORE
-from tests.helpers import FakeClock, make_token
+from tests.helpers import FakeClock, make_token, pgserver_data_dir
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -38,9 +39,11 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         import pgserver  # noqa: PLC0415  (only needed without a configured server)
     except ImportError:
         pytest.skip("no PostgreSQL: set USAGE_METRICS_TEST_DATABASE_URL or install pgserver")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    data = pgserver_data_dir()
+    server = pgserver.get_server(data, cleanup_mode="stop")
     yield server.get_uri()
     server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
 
 
 def _with_database(url: str, database: str) -> str:
@@ -78,20 +81,46 @@ def postgres_template(postgres_admin_url: str) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class PostgresDatabases:
+    """Creates migrated databases (copies of the template) and drops them at the end."""
+
+    def __init__(self, admin_url: str, template: str) -> None:
+        self.admin_url = admin_url
+        self.template = template
+        self.created: list[str] = []
+
+    def create(self) -> str:
+        """A new migrated database; its SQLAlchemy URL."""
+        name = f"um_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self.created.append(name)
+        return _sqlalchemy_url(_with_database(self.admin_url, name))
+
+    def drop_all(self) -> None:
+        """Drop every database this made."""
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            for name in self.created:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_databases(
+    postgres_admin_url: str, postgres_template: str
+) -> Iterator[PostgresDatabases]:
+    """Make as many fresh PostgreSQL databases as a test needs."""
+    databases = PostgresDatabases(postgres_admin_url, postgres_template)
+    yield databases
+    databases.drop_all()
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty store on each backend."""
     if request.param == "sqlite":
-        yield normalize_database_url(f"sqlite:///{tmp_path / 'store.db'}")
-        return
-    admin_url: str = request.getfixturevalue("postgres_admin_url")
-    template: str = request.getfixturevalue("postgres_template")
-    name = f"um_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield _sqlalchemy_url(_with_database(admin_url, name))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return normalize_database_url(f"sqlite:///{tmp_path / 'store.db'}")
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    return databases.create()
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,3 +77,14 @@ async def stored_totals(store: Store) -> dict[tuple[str, int], int]:
     async with store.read() as connection:
         rows = await connection.execute(sa.select(activity_totals))
         return {(r.organization_id, r.category): r.minutes for r in rows}
+
+
+def pgserver_data_dir() -> Path:
+    """An empty directory for a pgserver cluster that its own system user can reach.
+
+    As root, pgserver runs PostgreSQL as an unprivileged user, which cannot enter pytest's
+    0700 temporary directories; a world-readable directory directly under the temp root can.
+    """
+    path = Path(tempfile.mkdtemp(prefix="usage-metrics-pg-"))
+    path.chmod(0o755)
+    return path
