@@ -29,7 +29,7 @@ _UNREACHABLE = (
     sqlalchemy.exc.TimeoutError,
     OSError,
 )
-_INGEST_ATTEMPTS = 3
+_INGEST_ATTEMPTS = 5
 
 
 class Store:
@@ -69,6 +69,8 @@ class Store:
                 async with self.engine.begin() as connection:
                     yield connection
             except _UNREACHABLE as error:
+                if _is_transient(error):
+                    raise
                 raise _unavailable(error) from error
 
     async def migrate(self) -> None:
@@ -97,7 +99,11 @@ class Store:
             )
 
     async def ingest(self, events: list[Event]) -> IngestResult:
-        """Store a validated batch atomically; concurrent batches that race are retried."""
+        """Store a validated batch atomically.
+
+        A batch that lost a race (two writers creating the same placeholder, a deadlock or a
+        serialization failure) was rolled back whole, so it is simply tried again.
+        """
         for attempt in range(_INGEST_ATTEMPTS):
             try:
                 async with self.write() as connection:
@@ -107,10 +113,23 @@ class Store:
                         now=self.clock(),
                         max_organizations=self.config.max_organizations,
                     )
-            except sqlalchemy.exc.IntegrityError:
+            except sqlalchemy.exc.DBAPIError as error:
                 if attempt == _INGEST_ATTEMPTS - 1:
+                    if _is_transient(error):
+                        raise _unavailable(error) from error
+                    raise
+                if not (_is_transient(error) or isinstance(error, sqlalchemy.exc.IntegrityError)):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+
+
+def _is_transient(error: BaseException) -> bool:
+    """A PostgreSQL error after which the same transaction may simply be tried again."""
+    original = getattr(error, "orig", None)
+    return getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
 def _unavailable(error: BaseException) -> StoreUnavailable:
