@@ -90,14 +90,21 @@ def check_username(value: object) -> str:
     return value
 
 
-def placeholder_organization_names(organization_id: str) -> tuple[str, str]:
-    """The name a placeholder organization wants, and the fallback when that is not free."""
+def placeholder_organization_names(organization_id: str, digits: int = 6) -> tuple[str, str]:
+    """The name a placeholder organization wants, and the fallback when that is not free.
+
+    The fallback is the slug, ``-`` and ``digits`` hex digits of the id's SHA-256, cut to 64
+    characters; a slug that does not start with a letter or digit gets an ``o`` in front.
+    """
     slug = re.sub(r"[^a-z0-9-]", "-", organization_id.lower())[:64]
-    digest = hashlib.sha256(organization_id.encode()).hexdigest()[:6]
-    fallback = f"{slug[:57]}-{digest}"
-    if not slug[0].isalnum():
-        fallback = f"o{fallback}"[:64]
-    return slug, fallback
+    stem = slug if slug[0].isalnum() else f"o{slug}"
+    return slug, suffixed_name(stem, organization_id, digits)
+
+
+def suffixed_name(name: str, owner_id: str, digits: int = 6) -> str:
+    """``name`` + ``-`` + ``digits`` hex digits of SHA-256(``owner_id``), at most 64 characters."""
+    digest = hashlib.sha256(owner_id.encode()).hexdigest()[:digits]
+    return f"{name[: 63 - digits]}-{digest}"
 
 
 def is_valid_organization_name(name: str) -> bool:

@@ -45,7 +45,7 @@ def _directory_dump(text: str) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(stripped)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         return None  # one event per line, or broken: the event path reports it
     if isinstance(value, dict) and {"organizations", "users"} & set(value):
         return value
@@ -53,7 +53,7 @@ def _directory_dump(text: str) -> dict[str, Any] | None:
 
 
 async def _import_events(store: Store, text: str, name: str) -> int:
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
     limits = Limits(
         now=store.clock(),
         retention_seconds=store.config.retention,
@@ -64,13 +64,13 @@ async def _import_events(store: Store, text: str, name: str) -> int:
     for number, line in tqdm(lines, desc=f"checking {name}", unit="event", file=sys.stderr):
         try:
             events.extend(parse_events([json.loads(line)], limits))
-        except (json.JSONDecodeError, RecursionError):
-            problems.append(f"line {number}: not valid JSON")
         except BadRequest as error:
             detail = error.validations[0]
             problems.append(
                 f"line {number}: {detail.field.removeprefix('events[0]')} {detail.detail}"
             )
+        except (ValueError, RecursionError):  # JSONDecodeError, or a 4300+ digit integer
+            problems.append(f"line {number}: not valid JSON")
     if problems:
         shown = "; ".join(problems[:_SHOWN_ERRORS])
         more = (

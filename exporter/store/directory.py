@@ -7,8 +7,7 @@ conflicts the client must hear about.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +18,7 @@ from exporter.model import (
     SERVICE_ROLE,
     is_valid_organization_name,
     placeholder_organization_names,
+    suffixed_name,
 )
 from exporter.store.schema import api_tokens, memberships, organizations, site_roles, users
 from exporter.store.upsert import insert
@@ -67,9 +67,56 @@ async def find_organization(connection: AsyncConnection, id_or_name: str) -> Org
     raise NotFound(f"Organization {id_or_name[:64]!r} does not exist.")
 
 
-def _suffixed(name: str, owner_id: str) -> str:
-    digest = hashlib.sha256(owner_id.encode()).hexdigest()[:6]
-    return f"{name[:57]}-{digest}"
+_DIGEST_DIGITS = (6, 10, 16, 32)
+"""Hash suffix lengths tried in turn: 6 as SPEC 2 says, longer in the rare case that is taken."""
+
+
+async def _free_name(
+    candidates: Iterable[str], taken: Callable[[str], Awaitable[bool]], what: str
+) -> str:
+    for candidate in candidates:
+        if not await taken(candidate):
+            return candidate
+    raise Conflict(f"No free name is left for {what}.")  # pragma: no cover - needs SHA collisions
+
+
+async def _placeholder_organization_name(connection: AsyncConnection, organization_id: str) -> str:
+    """The slug of the id when it is valid and free, else the slug with a free hash suffix."""
+    wanted, _ = placeholder_organization_names(organization_id)
+    candidates = [wanted] if is_valid_organization_name(wanted) else []
+    candidates += [placeholder_organization_names(organization_id, n)[1] for n in _DIGEST_DIGITS]
+    return await _free_name(
+        candidates,
+        lambda name: _organization_name_taken(connection, name),
+        f"organization {organization_id!r}",
+    )
+
+
+async def _renamed_organization(connection: AsyncConnection, name: str, owner_id: str) -> str:
+    """A free ``name-<hash of owner_id>`` for an organization that yields ``name``."""
+    return await _free_name(
+        (suffixed_name(name, owner_id, n) for n in _DIGEST_DIGITS),
+        lambda candidate: _organization_name_taken(connection, candidate),
+        f"organization {owner_id!r}",
+    )
+
+
+async def _username_taken(connection: AsyncConnection, username: str) -> bool:
+    query = sa.select(users.c.id).where(users.c.username == username, users.c.deleted_at.is_(None))
+    return (await connection.execute(query)).first() is not None
+
+
+async def _renamed_user(
+    connection: AsyncConnection, username: str, owner_id: str, also_taken: Collection[str] = ()
+) -> str:
+    """A free ``username-<hash of owner_id>`` among live users (and ``also_taken``)."""
+
+    async def taken(candidate: str) -> bool:
+        return candidate in also_taken or await _username_taken(connection, candidate)
+
+    return await _free_name(
+        (suffixed_name(username, owner_id, n) for n in _DIGEST_DIGITS), taken, f"user {owner_id!r}"
+    )
 
 
 async def ensure_organizations(
@@ -90,12 +137,7 @@ async def ensure_organizations(
         return
     await _check_organization_limit(connection, len(missing), max_organizations)
     for organization_id in missing:
-        wanted, fallback = placeholder_organization_names(organization_id)
-        name = wanted
-        if not is_valid_organization_name(wanted) or await _organization_name_taken(
-            connection, wanted
-        ):
-            name = fallback
+        name = await _placeholder_organization_name(connection, organization_id)
         await connection.execute(
             insert(organizations, connection.dialect.name)
             .values(
@@ -138,29 +180,40 @@ async def put_organization(
     now: float,
     max_organizations: int,
 ) -> bool:
-    """Create or replace an organization; ``True`` when it was created."""
+    """Create or replace an organization; ``True`` when it was created.
+
+    A name held by a placeholder, or by a deleted organization, is taken from it (the holder
+    is renamed with a hash suffix); a name held by another live organization is a conflict.
+    Creating an organization, or undeleting one, counts against ``max_organizations``.
+    """
     holder = (
         await connection.execute(
-            sa.select(organizations.c.id, organizations.c.placeholder).where(
-                organizations.c.name == name
-            )
+            sa.select(
+                organizations.c.id, organizations.c.placeholder, organizations.c.deleted_at
+            ).where(organizations.c.name == name)
         )
     ).first()
     if holder is not None and holder.id != organization_id:
-        if not holder.placeholder:
+        if not holder.placeholder and holder.deleted_at is None:
             raise Conflict(f"Organization name {name!r} is taken by another organization.")
         await connection.execute(
             sa.update(organizations)
             .where(organizations.c.id == holder.id)
-            .values(name=_suffixed(name, holder.id))
+            .values(name=await _renamed_organization(connection, name, holder.id))
         )
+    existing = (
+        await connection.execute(
+            sa.select(organizations.c.deleted_at).where(organizations.c.id == organization_id)
+        )
+    ).first()
+    if existing is None or existing.deleted_at is not None:
+        await _check_organization_limit(connection, 1, max_organizations)
     values = {"name": name, "display_name": display_name, "placeholder": False, "deleted_at": None}
-    updated = await connection.execute(
-        sa.update(organizations).where(organizations.c.id == organization_id).values(**values)
-    )
-    if updated.rowcount:
+    if existing is not None:
+        await connection.execute(
+            sa.update(organizations).where(organizations.c.id == organization_id).values(**values)
+        )
         return False
-    await _check_organization_limit(connection, 1, max_organizations)
     await connection.execute(
         sa.insert(organizations).values(id=organization_id, created_at=int(now), **values)
     )
@@ -201,12 +254,17 @@ async def ensure_users(connection: AsyncConnection, ids: Collection[str], *, now
             )
         ).scalars()
     )
+    usernames = {user_id: user_id for user_id in missing if user_id not in taken}
+    for user_id in sorted(taken):  # rare: another live user has this id as username
+        usernames[user_id] = await _renamed_user(
+            connection, user_id, user_id, also_taken=set(usernames.values())
+        )
     await connection.execute(
         insert(users, connection.dialect.name).on_conflict_do_nothing(index_elements=["id"]),
         [
             {
                 "id": user_id,
-                "username": _suffixed(user_id, user_id) if user_id in taken else user_id,
+                "username": usernames[user_id],
                 "name": "",
                 "avatar_hash": "",
                 "placeholder": True,
@@ -278,7 +336,7 @@ async def put_user(
         await connection.execute(
             sa.update(users)
             .where(users.c.id == holder.id)
-            .values(username=_suffixed(record.username, holder.id))
+            .values(username=await _renamed_user(connection, record.username, holder.id))
         )
     await ensure_organizations(
         connection, set(record.organizations), now=now, max_organizations=max_organizations

@@ -52,6 +52,8 @@ def decode_json(text: str, *, what: str = "The body") -> Any:
         ) from None
     except RecursionError:
         raise BadRequest(f"{what} is nested too deeply.") from None
+    except ValueError as error:  # e.g. an integer literal over Python's 4300-digit limit
+        raise BadRequest(f"{what} is not valid JSON.", detail=str(error)[:200]) from None
 
 
 async def read_json_object(request: web.Request, limit: int = MAX_DIRECTORY_BODY_BYTES) -> Any:

@@ -37,6 +37,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.status < 400:
             raise
         response = error_response(error.status, {"message": _http_message(error)})
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
     except Exception:
         log.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
         response = error_response(500, {"message": "internal error", "detail": request_id})

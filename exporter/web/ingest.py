@@ -44,7 +44,7 @@ async def post_activity(request: web.Request) -> web.Response:
 
 def _events(text: str, *, ndjson: bool) -> list[Any]:
     if ndjson:
-        lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        lines = [(number, line) for number, line in enumerate(text.split("\n"), 1) if line.strip()]
         if len(lines) > MAX_EVENTS:
             raise BadRequest(f"Too many events: {len(lines)} in one request, at most {MAX_EVENTS}.")
         return [decode_json(line, what=f"Line {number}") for number, line in lines]

@@ -1,0 +1,148 @@
+"""Helpers shared by the ingest, directory and auth tests: posting events, reading the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient
+
+from exporter.store import Store
+from exporter.store.schema import api_tokens, memberships, organizations, site_roles, users
+from tests.helpers import T0, iso, stored_activity, stored_totals
+
+ACTIVITY = "/api/v1/activity"
+
+
+def at(hours: int, minutes: int = 0, seconds: int = 0, day: dt.datetime = T0) -> str:
+    """``HH:MM:SS`` of the test clock's day, as an RFC 3339 string."""
+    return iso(day.replace(hour=hours, minute=minutes, second=seconds))
+
+
+def epoch(text: str) -> int:
+    """Epoch seconds of an RFC 3339 string written with ``Z``."""
+    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def event(
+    user_id: str = "u1",
+    time: str | None = None,
+    *,
+    category: str = "ide",
+    organization_id: str | None = "o1",
+    end_time: str | None = None,
+) -> dict[str, Any]:
+    """An event as a producer sends it (``organization_id=None`` leaves it out)."""
+    item: dict[str, Any] = {"user_id": user_id, "category": category, "time": time or at(10)}
+    if organization_id is not None:
+        item["organization_id"] = organization_id
+    if end_time is not None:
+        item["end_time"] = end_time
+    return item
+
+
+async def post_events(
+    client: TestClient[Any, Any],
+    headers: Mapping[str, str],
+    events: Sequence[object],
+    *,
+    ndjson: bool = False,
+) -> tuple[int, dict[str, Any]]:
+    """POST a batch (JSON or NDJSON); return the status and the decoded JSON answer."""
+    if ndjson:
+        body = "\n".join(json.dumps(item) for item in events) + "\n"
+        response = await client.post(
+            ACTIVITY,
+            data=body.encode(),
+            headers={**headers, "Content-Type": "application/x-ndjson"},
+        )
+    else:
+        response = await client.post(ACTIVITY, json={"events": list(events)}, headers=headers)
+    return response.status, await response.json()
+
+
+async def post_raw(
+    client: TestClient[Any, Any],
+    headers: Mapping[str, str],
+    data: bytes,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, Any]]:
+    """POST raw bytes to the ingest route."""
+    response = await client.post(
+        ACTIVITY, data=io.BytesIO(data), headers={**headers, "Content-Type": content_type}
+    )
+    assert response.content_type == "application/json", await response.text()
+    return response.status, await response.json()
+
+
+async def directory_state(store: Store) -> dict[str, Any]:
+    """Every directory row (organizations, users, memberships, roles, tokens), comparable."""
+    state: dict[str, Any] = {}
+    async with store.read() as connection:
+        for table in (organizations, users, memberships, site_roles, api_tokens):
+            rows = await connection.execute(sa.select(table))
+            state[table.name] = sorted(tuple(row) for row in rows)
+    return state
+
+
+async def whole_state(store: Store) -> tuple[Any, ...]:
+    """Activity, totals and directory together: what 'nothing was stored' compares."""
+    return (await stored_activity(store), await stored_totals(store), await directory_state(store))
+
+
+async def organization_row(store: Store, organization_id: str) -> Any:
+    """The organizations row of an id, or ``None``."""
+    async with store.read() as connection:
+        query = sa.select(organizations).where(organizations.c.id == organization_id)
+        return (await connection.execute(query)).first()
+
+
+async def user_row(store: Store, user_id: str) -> Any:
+    """The users row of an id, or ``None``."""
+    async with store.read() as connection:
+        return (await connection.execute(sa.select(users).where(users.c.id == user_id))).first()
+
+
+async def memberships_of(store: Store, user_id: str) -> dict[str, str]:
+    """Organization id → space-separated roles of a user."""
+    async with store.read() as connection:
+        rows = await connection.execute(
+            sa.select(memberships.c.organization_id, memberships.c.roles).where(
+                memberships.c.user_id == user_id
+            )
+        )
+        return dict(rows.all())
+
+
+async def site_roles_of(store: Store, user_id: str) -> list[str]:
+    """Sorted site roles of a user."""
+    async with store.read() as connection:
+        rows = await connection.execute(
+            sa.select(site_roles.c.role).where(site_roles.c.user_id == user_id)
+        )
+        return sorted(rows.scalars())
+
+
+def masks(
+    rows: Mapping[tuple[Any, ...], int], *, organization: str, category: int, user: str
+) -> dict[int, int]:
+    """Hour → minute mask of one (organization, category, user) slice of the rollup."""
+    return {
+        key[2]: mask
+        for key, mask in rows.items()
+        if key[0] == organization and key[1] == category and key[3] == user
+    }
+
+
+def bits(*minutes: int) -> int:
+    """A minute mask with these minutes of the hour set."""
+    return sum(1 << minute for minute in set(minutes))
+
+
+def names(items: Iterable[Mapping[str, Any]], key: str = "id") -> list[Any]:
+    """One field of each item of a listing."""
+    return [item[key] for item in items]
