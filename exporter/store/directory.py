@@ -21,6 +21,7 @@ from exporter.model import (
     suffixed_name,
 )
 from exporter.store.schema import api_tokens, memberships, organizations, site_roles, users
+from exporter.store.sql import one_of
 from exporter.store.upsert import insert
 
 
@@ -233,13 +234,38 @@ async def delete_organization(
         raise NotFound(f"Organization {organization_id!r} does not exist.")
 
 
+_INSERT_PLACEHOLDER_USERS = sa.text(
+    """
+    INSERT INTO users (id, username, name, avatar_hash, placeholder, managed, created_at)
+    SELECT id, username, '', '', true, false, :now
+    FROM unnest(CAST(:ids AS text[]), CAST(:usernames AS text[])) AS new(id, username)
+    ON CONFLICT (id) DO NOTHING
+    """
+)
+
+_INSERT_IMPLICIT_MEMBERSHIPS = sa.text(
+    """
+    INSERT INTO memberships (organization_id, user_id, roles)
+    SELECT pair.organization_id, pair.user_id, :role
+    FROM unnest(CAST(:organizations AS text[]), CAST(:users AS text[]))
+         AS pair(organization_id, user_id)
+    JOIN users ON users.id = pair.user_id AND NOT users.managed
+    ORDER BY pair.organization_id, pair.user_id
+    ON CONFLICT (organization_id, user_id) DO NOTHING
+    """
+)
+
+
 async def ensure_users(connection: AsyncConnection, ids: Collection[str], *, now: float) -> None:
     """Create placeholders for the ids that are not users yet (username = id when free)."""
     if not ids:
         return
+    dialect = connection.dialect.name
     known = set(
         (
-            await connection.execute(sa.select(users.c.id).where(users.c.id.in_(sorted(ids))))
+            await connection.execute(
+                sa.select(users.c.id).where(one_of(users.c.id, sorted(ids), dialect))
+            )
         ).scalars()
     )
     missing = sorted(set(ids) - known)
@@ -249,7 +275,7 @@ async def ensure_users(connection: AsyncConnection, ids: Collection[str], *, now
         (
             await connection.execute(
                 sa.select(users.c.username).where(
-                    users.c.username.in_(missing), users.c.deleted_at.is_(None)
+                    one_of(users.c.username, missing, dialect), users.c.deleted_at.is_(None)
                 )
             )
         ).scalars()
@@ -259,6 +285,12 @@ async def ensure_users(connection: AsyncConnection, ids: Collection[str], *, now
         usernames[user_id] = await _renamed_user(
             connection, user_id, user_id, also_taken=set(usernames.values())
         )
+    if dialect == "postgresql":
+        await connection.execute(
+            _INSERT_PLACEHOLDER_USERS,
+            {"ids": missing, "usernames": [usernames[u] for u in missing], "now": int(now)},
+        )
+        return
     await connection.execute(
         insert(users, connection.dialect.name).on_conflict_do_nothing(index_elements=["id"]),
         [
@@ -281,6 +313,17 @@ async def add_implicit_memberships(
 ) -> None:
     """Users never PUT become members of every organization they have activity in."""
     if not pairs:
+        return
+    if connection.dialect.name == "postgresql":
+        ordered = sorted(pairs)
+        await connection.execute(
+            _INSERT_IMPLICIT_MEMBERSHIPS,
+            {
+                "organizations": [org for org, _ in ordered],
+                "users": [user for _, user in ordered],
+                "role": DEFAULT_ORGANIZATION_ROLE,
+            },
+        )
         return
     unmanaged = set(
         (

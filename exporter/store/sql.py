@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
@@ -47,3 +49,11 @@ def _greatest_postgresql(element: greatest, compiler: SQLCompiler, **kw: Any) ->
 def python_popcount(value: int | None) -> int:
     """The SQLite implementation of ``popcount``."""
     return 0 if value is None else int(value).bit_count()
+
+
+def one_of(column: sa.ColumnElement[Any], values: Collection[Any], dialect_name: str) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, one parameter however many."""
+    if dialect_name == "postgresql":
+        array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == sa.any_(array)
+    return column.in_(list(values))
