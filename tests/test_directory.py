@@ -424,6 +424,25 @@ async def test_organization_readers_see_only_their_organizations(
     assert "two" in body["message"]
 
 
+async def test_organization_readers_do_not_see_other_memberships(
+    client: Client, admin_headers: Headers
+) -> None:
+    """A user in o1 and o2, listed to an admin of o1, shows only its o1 roles."""
+    for org, name in (("o1", "one"), ("o2", "two")):
+        await _put(client, admin_headers, f"/api/v1/organizations/{org}", {"name": name})
+    both = {"o1": ["organization-member"], "o2": ["organization-admin"]}
+    await _put(client, admin_headers, "/api/v1/users/m1", {"username": "m1", "organizations": both})
+    token = await make_token(
+        client.app[STORE], "boss", organizations={"o1": ["organization-admin"]}
+    )
+    status, body = await _get(client, {"Session-Token": token}, "/api/v1/users?org=one")
+    assert status == 200
+    listed = {user["id"]: user["organizations"] for user in body["users"]}
+    assert listed["m1"] == {"o1": ["organization-member"]}
+    status, body = await _get(client, admin_headers, "/api/v1/users?org=one")
+    assert {u["id"]: u["organizations"] for u in body["users"]}["m1"] == both
+
+
 # --- bad bodies ------------------------------------------------------------------------------
 
 BAD_USERS = [

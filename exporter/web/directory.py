@@ -159,4 +159,10 @@ async def get_users(request: web.Request) -> web.Response:
             organization_ids=scope,
             dormant_only=dormant == "true",
         )
+    if not who.reads_everything:  # an organization admin sees only its organizations' roles
+        readable = who.readable_organizations
+        for user in found:
+            user["organizations"] = {
+                org: roles for org, roles in user["organizations"].items() if org in readable
+            }
     return web.json_response({"users": found})
