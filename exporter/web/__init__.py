@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -10,12 +11,13 @@ from aiohttp import web
 from exporter.config import Config
 from exporter.counters import IngestCounters
 from exporter.metrics import live_registry
+from exporter.metrics_render import LiveRenderer
 from exporter.refresh import Refresher
 from exporter.store import Clock, Store
-from exporter.web import directory, ingest, metrics, ops
+from exporter.web import directory, ingest, metrics, ops, report
 from exporter.web.bodies import MAX_BODY_BYTES
 from exporter.web.errors import error_middleware
-from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_REGISTRY, REFRESHER, STORE
+from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_METRICS, REFRESHER, STORE
 
 __all__ = ["create_app"]
 
@@ -40,6 +42,7 @@ def create_app(
     app.router.add_get("/api/v1/users", directory.get_users)
     app.router.add_put("/api/v1/users/{id}", directory.put_user)
     app.router.add_delete("/api/v1/users/{id}", directory.delete_user)
+    app.router.add_get("/api/private/metrics/activity", report.get_activity_report)
     return app
 
 
@@ -62,7 +65,11 @@ async def _refresher_context(app: web.Application) -> AsyncIterator[None]:
     """Refresh once before serving (a failure only means usage_up 0), then in the background."""
     refresher = Refresher(app[STORE], interval=app[CONFIG].refresh_interval)
     app[REFRESHER] = refresher
-    app[LIVE_REGISTRY] = live_registry(lambda: refresher.status, lambda: app[INGEST_COUNTERS])
+    counters = app[INGEST_COUNTERS]
+    app[LIVE_METRICS] = LiveRenderer(
+        live_registry(lambda: refresher.status, lambda: counters),
+        version=lambda: (dataclasses.astuple(refresher.status), dataclasses.astuple(counters)),
+    )
     await refresher.refresh()
     async with refresher.running():
         yield

@@ -1,0 +1,169 @@
+"""The activity report (SPEC 3.1): parameters in, the Coder Activity API's JSON shape out."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from exporter.errors import BadRequest, NotFound, Validation
+from exporter.intervals import TooManyBuckets, bucket_edges, parse_interval
+from exporter.model import (
+    ALL_ORGANIZATIONS_KEY,
+    ANY,
+    NANOSECONDS_PER_MINUTE,
+    Category,
+    check_id,
+)
+from exporter.store import directory, report_query
+from exporter.timeutil import MICROSECONDS, format_datetime_utc, parse_rfc3339, to_microseconds
+
+PARAMETERS: Final = ("start", "end", "category", "interval", "org")
+DEFAULT_INTERVAL: Final = "1 day"
+_MINUTE_US: Final = 60 * MICROSECONDS
+_SUB_MICROSECOND: Final = re.compile(r"\.[0-9]{6}([0-9]{1,3})")
+_SPACE_FOR_PLUS: Final = re.compile(r"(.*[0-9]) ([0-9]{2}:[0-9]{2})")
+_T = TypeVar("_T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """Validated parameters: the bucket edges, the category, and ``org`` as given."""
+
+    edges: tuple[dt.datetime, ...]
+    category: Category
+    org: str | None
+
+
+def parse_parameters(params: Mapping[str, str]) -> ReportRequest:
+    """Validate the query parameters; raise one ``BadRequest`` naming every bad field."""
+    validations: list[Validation] = []
+
+    def field(name: str, parse: Callable[[str], _T], default: str | None = None) -> _T | None:
+        text = params.get(name, default)
+        if text is None:
+            validations.append(Validation(name, "is required"))
+            return None
+        try:
+            return parse(text)
+        except ValueError as error:
+            validations.append(Validation(name, str(error)))
+            return None
+
+    start = field("start", parse_time)
+    end = field("end", parse_time)
+    category = field("category", lambda text: Category.parse(text, allow_any=True), ANY)
+    interval = field("interval", parse_interval, DEFAULT_INTERVAL)
+    org = field("org", _check_org, "") or None
+    edges: list[dt.datetime] = []
+    if start is not None and end is not None and interval is not None:
+        try:
+            edges = bucket_edges(start, end, interval)
+        except TooManyBuckets as error:
+            validations.append(Validation("interval", str(error)))
+        except ValueError as error:
+            validations.append(Validation("end", str(error)))
+    if validations:
+        names = sorted({v.field for v in validations})
+        raise BadRequest(
+            f"Invalid report parameter{'s' if len(names) > 1 else ''}: {', '.join(names)}.",
+            validations=validations,
+        )
+    assert category is not None  # every failure above added a validation
+    return ReportRequest(edges=tuple(edges), category=category, org=org)
+
+
+def parse_time(text: str) -> dt.datetime:
+    """An RFC 3339 time, rounded up to the microsecond (so minute membership stays exact).
+
+    A ``+`` offset that arrived as a space (an unencoded ``+`` in a query string) is accepted.
+    """
+    try:
+        moment = parse_rfc3339(text)
+    except ValueError:
+        repaired = _SPACE_FOR_PLUS.fullmatch(text.strip())
+        if repaired is None:
+            raise
+        try:
+            moment = parse_rfc3339(f"{repaired[1]}+{repaired[2]}")
+        except ValueError:
+            raise ValueError(f"{text[:64]!r} is not an RFC 3339 time") from None
+        text = repaired[1]
+    extra = _SUB_MICROSECOND.search(text)
+    if extra is not None and int(extra[1]):
+        moment += dt.timedelta(microseconds=1)
+    try:
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{text[:64]!r} is outside the years 1-9999 in UTC") from None
+    return moment
+
+
+def _check_org(text: str) -> str:
+    """An empty ``org`` means every organization, as if it were absent."""
+    if text == "":
+        return text
+    try:
+        return check_id(text)
+    except ValueError:
+        raise ValueError("must be an organization id or name") from None
+
+
+async def resolve_organization(connection: AsyncConnection, org: str | None) -> str | None:
+    """The id of the organization ``org`` names; ``None`` (every one) for no org or ``any``."""
+    if org is None:
+        return None
+    try:
+        return (await directory.find_organization(connection, org)).id
+    except NotFound:
+        if org.lower() == ANY:
+            return None
+        raise
+
+
+async def build_report(
+    connection: AsyncConnection, request: ReportRequest, *, organization_id: str | None
+) -> dict[str, Any]:
+    """The report over ``request``'s buckets for one organization, or all when ``None``."""
+    edges_us = [to_microseconds(edge) for edge in request.edges]
+    counts = await report_query.bucket_minutes(
+        connection,
+        organization_key=organization_id or ALL_ORGANIZATIONS_KEY,
+        category=int(request.category),
+        edges=[-(-us // _MINUTE_US) for us in edges_us],
+    )
+    per_bucket: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    totals: Counter[str] = Counter()
+    for (bucket, user_id), count in counts.items():
+        per_bucket[bucket].append((user_id, count))
+        totals[user_id] += count
+    found = await report_query.profiles(connection, sorted(totals))
+    activity = [
+        {
+            "time": format_datetime_utc(request.edges[bucket]),
+            "duration": (edges_us[bucket + 1] - edges_us[bucket]) * 1000,
+            "user_activity": [
+                {"user_id": user_id, "duration": count * NANOSECONDS_PER_MINUTE, "count": count}
+                for user_id, count in sorted(per_bucket[bucket], key=lambda uc: (-uc[1], uc[0]))
+            ],
+        }
+        for bucket in range(len(request.edges) - 1)
+    ]
+    users = {}
+    for user_id in sorted(totals):
+        profile = found.get(user_id) or report_query.Profile(user_id, "", "", ())
+        users[user_id] = {
+            "id": user_id,
+            "name": profile.name,
+            "username": profile.username,
+            "roles": list(profile.roles),
+            "avatar_hash": profile.avatar_hash,
+            "total_count": totals[user_id],
+            "total_duration": totals[user_id] * NANOSECONDS_PER_MINUTE,
+        }
+    return {"activity": activity, "users": users}
