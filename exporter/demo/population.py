@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from exporter.model import Category
 
 DAY = 86400
+ABSENCE = 0.05  # chance that someone misses a day they usually work (leave, illness)
+START_JITTER_HOURS = 0.25  # how much a start time varies around the person's habit
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -147,17 +149,30 @@ class Session:
     end: float
 
 
+def _rng(seed: int, person: Person, key: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}:{person.id}:{key}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311
+
+
 def sessions(person: Person, day_start: float, seed: int) -> list[Session]:
-    """What ``person`` does on the UTC day beginning at ``day_start`` (the same every call)."""
-    digest = hashlib.sha256(f"{seed}:{person.id}:{int(day_start)}".encode()).digest()
-    rng = random.Random(int.from_bytes(digest[:8], "big"))  # noqa: S311
+    """What ``person`` does on the UTC day beginning at ``day_start`` (the same every call).
+
+    People keep weekly habits: whether they work on a weekday, when they start and how their
+    day is laid out depend on the weekday; from one week to the next only absences and a
+    small shift of the start time vary. (Drawing every day afresh made small organizations
+    and actions swing by chance from week to week, enough to trip the week-over-week alerts.)
+    """
     offset = person.organization.utc_offset_hours * 3600
     local_day = dt.datetime.fromtimestamp(day_start + 12 * 3600 + offset, dt.UTC)
     weekend = local_day.weekday() >= 5
-    if rng.random() > (person.diligence * (0.06 if weekend else 1.0)):
+    rng = _rng(seed, person, f"weekday-{local_day.weekday()}")
+    today = _rng(seed, person, str(int(day_start)))
+    works = rng.random() <= person.diligence * (0.06 if weekend else 1.0)
+    if not works or today.random() < ABSENCE:
         return []
     # Start between 08:00 and 10:30 local time, expressed in UTC seconds.
-    work_start = day_start - offset + rng.uniform(8.0, 10.5) * 3600
+    start_hour = rng.uniform(8.0, 10.5) + today.uniform(-START_JITTER_HOURS, START_JITTER_HOURS)
+    work_start = day_start - offset + start_hour * 3600
     planned = [Session(Category.LOGIN, work_start, work_start)]
     cursor = work_start + rng.uniform(60, 600)
     remaining = person.hours * 3600 * rng.uniform(0.7, 1.2)
