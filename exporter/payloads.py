@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,14 +20,26 @@ _T = TypeVar("_T")
 MAX_TEXT = 256
 
 
+_FORBIDDEN_TEXT = re.compile(
+    r"[\x00-\x1f\x7f-\x9f"  # C0 and C1 control characters
+    r"\u2028\u2029"  # line and paragraph separators (they break lines in JS and logs)
+    r"\u202a-\u202e\u2066-\u2069"  # bidi embeddings, overrides and isolates (spoofing)
+    r"\ud800-\udfff]"  # lone surrogates: JSON can spell them, no store can keep them
+)
+
+
 def text(value: object) -> str:
     """A printable string of at most 256 characters."""
     if not isinstance(value, str):
         raise ValueError("must be a string")
     if len(value) > MAX_TEXT:
         raise ValueError(f"must be at most {MAX_TEXT} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ValueError("must not contain control characters")
+    bad = _FORBIDDEN_TEXT.search(value)
+    if bad is not None:
+        raise ValueError(
+            f"must not contain U+{ord(bad.group()):04X} (control, separator, bidi override "
+            "or lone surrogate characters)"
+        )
     return value
 
 

@@ -14,7 +14,7 @@ from exporter.metrics import live_registry
 from exporter.metrics_render import LiveRenderer
 from exporter.refresh import Refresher
 from exporter.store import Clock, Store
-from exporter.web import directory, ingest, metrics, ops, report
+from exporter.web import directory, ingest, metrics, openapi, ops, report
 from exporter.web.bodies import MAX_BODY_BYTES
 from exporter.web.errors import error_middleware
 from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_METRICS, REFRESHER, STORE
@@ -43,6 +43,7 @@ def create_app(
     app.router.add_put("/api/v1/users/{id}", directory.put_user)
     app.router.add_delete("/api/v1/users/{id}", directory.delete_user)
     app.router.add_get("/api/private/metrics/activity", report.get_activity_report)
+    app.router.add_get(openapi.PATH, openapi.get_openapi)
     return app
 
 

@@ -32,6 +32,8 @@ async def principal(request: web.Request) -> Principal:
             "A token is required.",
             detail="Send it in the Session-Token header (or Authorization: Bearer).",
         )
+    if not (token.isascii() and token.isprintable()):  # tokens are ASCII; the store needs text
+        raise Unauthorized("The token is malformed.")
     store = request.app[STORE]
     async with store.read() as connection:
         return await authenticate(connection, token, now=store.clock())

@@ -18,7 +18,12 @@ def media_type(request: web.Request, allowed: tuple[str, ...]) -> str:
     kind = request.content_type.lower()
     if kind not in allowed:
         raise UnsupportedMediaType(
-            f"Content type {kind!r} is not supported; use {' or '.join(allowed)}."
+            f"Content type {kind[:64]!r} is not supported; use {' or '.join(allowed)}."
+        )
+    charset = (request.charset or "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(
+            f"Charset {charset[:32]!r} is not supported; bodies are UTF-8.",
         )
     return kind
 

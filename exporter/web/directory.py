@@ -143,10 +143,16 @@ async def get_users(request: web.Request) -> web.Response:
     dormant = request.query.get("dormant", "false").lower()
     if dormant not in ("true", "false"):
         raise bad_field("dormant", "must be true or false")
+    wanted = request.query.get("org", "")  # empty: every organization, as in the report
+    if wanted:
+        try:
+            check_id(wanted)
+        except ValueError:
+            raise bad_field("org", "must be an organization id or name") from None
     async with store.read() as connection:
         scope: set[str] | None = None
-        if "org" in request.query:
-            org = await directory.find_organization(connection, request.query["org"])
+        if wanted:
+            org = await directory.find_organization(connection, wanted)
             if not who.reads_organization(org.id):
                 raise Forbidden(f"You may not read organization {org.name!r}.")
             scope = {org.id}

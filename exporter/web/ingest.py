@@ -8,6 +8,7 @@ from aiohttp import web
 
 from exporter.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from exporter.events import MAX_EVENTS, Limits, parse_events
+from exporter.store.ingest import IngestResult
 from exporter.web.auth import principal
 from exporter.web.bodies import MAX_BODY_BYTES, decode_json, media_type, read_text
 from exporter.web.keys import CONFIG, INGEST_COUNTERS, STORE
@@ -32,7 +33,13 @@ async def post_activity(request: web.Request) -> web.Response:
             retention_seconds=config.retention,
             default_organization=config.default_organization,
         )
-        result = await store.ingest(parse_events(items, limits))
+        events = parse_events(items, limits)
+        # An empty batch stores nothing: it need not open a transaction.
+        result = (
+            await store.ingest(events)
+            if events
+            else IngestResult(accepted=0, minutes=0, new_minutes=0)
+        )
     except _BAD_INPUT:
         counters.batches_rejected += 1
         raise

@@ -17,7 +17,7 @@ async def get_metrics(request: web.Request) -> web.Response:
     if expected is not None:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-            presented.strip().encode(), expected.encode()
+            presented.strip().encode("utf-8", "surrogateescape"), expected.encode()
         ):
             raise Unauthorized(
                 "/metrics needs Authorization: Bearer <USAGE_METRICS_METRICS_TOKEN>."
