@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,6 +121,7 @@ def test_bad_arguments(
 
 def test_unknown_organization(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     """An organization that does not exist is one line on standard error and exit status 1."""
+    assert _run(capsys, "migrate", "--database-url", database_url)[0] == 0
     code, out, err = _run(
         capsys,
         "report",
@@ -134,3 +137,28 @@ def test_unknown_organization(database_url: str, capsys: pytest.CaptureFixture[s
     assert code == 1
     assert out == ""
     assert err == "usage-metrics: Organization 'nope' does not exist.\n"
+
+
+def test_read_only_commands_leave_an_unmigrated_store_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report on a store that was never migrated says so (exit 1) and creates no tables."""
+    database = tmp_path / "new.db"
+    code, out, err = _run(
+        capsys,
+        "report",
+        "--start",
+        DAY["start"],
+        "--end",
+        DAY["end"],
+        "--database-url",
+        f"sqlite:///{database}",
+    )
+    assert (code, out) == (1, "")
+    assert "not migrated" in err
+    assert err.count("\n") == 1
+    with sqlite3.connect(database) as connection:
+        tables = connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        ).fetchall()
+    assert tables == []

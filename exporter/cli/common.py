@@ -37,7 +37,12 @@ def load_config(args: argparse.Namespace) -> Config:
 def run_with_store(
     args: argparse.Namespace, work: Callable[[Store], Awaitable[_T]], *, migrate: bool = True
 ) -> _T:
-    """Open the store (migrating it), run ``work``, close the store."""
+    """Open the store, run ``work``, close the store.
+
+    Commands that write migrate the store first (so that a first ``users create`` on a new
+    SQLite file just works); read-only ones (``migrate=False``) never change it, and say so when
+    it is not migrated.
+    """
     config = load_config(args)
 
     async def main() -> _T:
@@ -45,6 +50,10 @@ def run_with_store(
         try:
             if migrate:
                 await store.migrate()
+            elif not await store.is_ready():
+                raise CommandError(
+                    "the store is unreachable or not migrated; run `usage-metrics migrate` first"
+                )
             return await work(store)
         finally:
             await store.close()

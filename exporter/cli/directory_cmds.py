@@ -53,7 +53,7 @@ def orgs_list(args: argparse.Namespace) -> int:
     rows: list[tuple[str, ...]] = [("ID", "NAME", "DISPLAY NAME", "PLACEHOLDER")]
     rows += [
         (o.id, o.name, o.display_name, "yes" if o.placeholder else "no")
-        for o in run_with_store(args, work)
+        for o in run_with_store(args, work, migrate=False)
     ]
     print_table(rows)
     return 0
@@ -117,7 +117,7 @@ def users_list(args: argparse.Namespace) -> int:
     rows: list[tuple[str, ...]] = [
         ("ID", "USERNAME", "NAME", "ROLES", "ORGANIZATIONS", "LAST ACTIVITY", "DORMANT")
     ]
-    for user in run_with_store(args, work):
+    for user in run_with_store(args, work, migrate=False):
         rows.append(
             (
                 str(user["id"]),

@@ -56,5 +56,5 @@ def report(args: argparse.Namespace) -> int:
             organization_id = await resolve_organization(connection, parsed.org)
             return await build_report(connection, parsed, organization_id=organization_id)
 
-    print(json.dumps(run_with_store(args, work), indent=2))
+    print(json.dumps(run_with_store(args, work, migrate=False), indent=2))
     return 0

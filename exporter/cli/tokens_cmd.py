@@ -38,7 +38,7 @@ def tokens_list(args: argparse.Namespace) -> int:
             return await list_tokens(connection)
 
     rows: list[tuple[str, ...]] = [("ID", "USER", "CREATED", "EXPIRES", "STATE")]
-    for token in run_with_store(args, work):
+    for token in run_with_store(args, work, migrate=False):
         state = "revoked" if token.revoked_at is not None else "active"
         rows.append(
             (
