@@ -18,6 +18,7 @@ It cannot clash with a real organization id: ``*`` is not in the id alphabet.
 
 MINUTE: Final = 60
 HOUR: Final = 3600
+DAY: Final = 86400
 NANOSECONDS_PER_MINUTE: Final = 60 * 10**9
 
 

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from exporter.config import Config
 from exporter.model import Category
+from exporter.store import Store
 from exporter.web import create_app
 from exporter.web.keys import STORE
 from tests.helpers import T0, FakeClock, iso, make_token, stored_activity, stored_totals
@@ -803,3 +804,11 @@ async def test_ndjson_lines_split_only_on_newlines(client: Client, admin_headers
     status, body = await post_raw(client, admin_headers, data, "application/x-ndjson")
     assert status == 400
     assert [v["field"] for v in body["validations"]] == ["events[1].user_id"]
+
+
+async def test_store_takes_an_empty_batch(store: Store) -> None:
+    """Storing no events changes nothing and answers zeros (an empty import file, say)."""
+    before = await whole_state(store)
+    result = await store.ingest([])
+    assert (result.accepted, result.minutes, result.new_minutes) == (0, 0, 0)
+    assert await whole_state(store) == before

@@ -300,3 +300,36 @@ async def test_calendar_buckets_match_brute_force(
     params = {**params, "category": category}
     got = _mine(await _report(store, params), prefix)
     assert got == _brute_force(events, prefix, params)
+
+
+@st.composite
+def midnight_cases(draw: st.DrawFn) -> tuple[list[Event], dict[str, str]]:
+    """Ranges from a UTC midnight by whole days, weeks and months: mostly the daily rollup."""
+    interval = draw(st.sampled_from(["1 day", "2 days", "1 week", "1 month"]))
+    first_day = int(LONG_WINDOW.timestamp()) // 86400 * 86400 + 86400
+    start = dt.datetime.fromtimestamp(first_day + 86400 * draw(st.integers(0, 250)), UTC)
+    end = start + dt.timedelta(
+        days=draw(st.integers(1, 60)), hours=draw(st.sampled_from([0, 0, 5]))
+    )
+    params = {"start": start.isoformat(), "end": end.isoformat(), "interval": interval}
+    edges = bucket_edges(start, end, parse_interval(interval))
+    latest = int(T0.timestamp()) - 5 * 3600
+    near_edges = st.builds(
+        lambda edge, delta: min(int(edge.timestamp()) + delta, latest),
+        st.sampled_from(edges),
+        st.integers(-30 * 3600, 30 * 3600),
+    )
+    return draw(_events(near_edges)), params
+
+
+@settings(PROPERTY_SETTINGS, max_examples=60)
+@given(case=midnight_cases(), category=st.sampled_from(("any", "tunnel")))
+async def test_midnight_buckets_match_brute_force(
+    store: Store, case: tuple[list[Event], dict[str, str]], category: str
+) -> None:
+    """Buckets of whole UTC days (read from the daily rollup) equal the brute-force count."""
+    events, params = case
+    prefix = await _ingest_example(store, events)
+    params = {**params, "category": category}
+    got = _mine(await _report(store, params), prefix)
+    assert got == _brute_force(events, prefix, params)

@@ -13,8 +13,12 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from exporter.model import DAY
+
 RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
 
+# Every activity row lock comes before every daily row lock (the daily rows come out of a
+# sort, which reads all of ``written`` first), each in key order.
 _UPSERT_ACTIVITY = sa.text(
     """
     WITH written AS (
@@ -28,11 +32,47 @@ _UPSERT_ACTIVITY = sa.text(
             mask = a.mask | excluded.mask,
             minutes = bit_count(CAST(a.mask | excluded.mask AS bit(64))),
             added = bit_count(CAST(excluded.mask & ~a.mask AS bit(64)))
-        RETURNING organization_id, category, added
+        RETURNING organization_id, category, hour, user_id, added
+    ), daily AS (
+        INSERT INTO activity_daily AS d (organization_id, category, day, user_id, minutes)
+        SELECT organization_id, category, hour - hour % 86400, user_id, sum(added) FROM written
+        WHERE added > 0
+        GROUP BY organization_id, category, hour - hour % 86400, user_id
+        ORDER BY organization_id, category, hour - hour % 86400, user_id
+        ON CONFLICT (organization_id, category, day, user_id) DO UPDATE
+        SET minutes = d.minutes + excluded.minutes
     )
     SELECT organization_id, category, sum(added) FROM written
     WHERE added > 0
     GROUP BY organization_id, category
+    """
+)
+
+_UPSERT_HOURS = sa.text(
+    """
+    INSERT INTO activity AS a (organization_id, category, hour, user_id, mask, minutes, added)
+    SELECT * FROM unnest(
+        CAST(:organizations AS text[]), CAST(:categories AS smallint[]),
+        CAST(:hours AS bigint[]), CAST(:users AS text[]), CAST(:masks AS bigint[]),
+        CAST(:counts AS smallint[]), CAST(:counts AS smallint[])
+    )
+    ON CONFLICT (organization_id, category, hour, user_id) DO UPDATE SET
+        mask = a.mask | excluded.mask,
+        minutes = bit_count(CAST(a.mask | excluded.mask AS bit(64))),
+        added = bit_count(CAST(excluded.mask & ~a.mask AS bit(64)))
+    RETURNING organization_id, category, hour, user_id, added
+    """
+)
+
+_ADD_DAYS = sa.text(
+    """
+    INSERT INTO activity_daily AS d (organization_id, category, day, user_id, minutes)
+    SELECT * FROM unnest(
+        CAST(:organizations AS text[]), CAST(:categories AS smallint[]),
+        CAST(:days AS bigint[]), CAST(:users AS text[]), CAST(:minutes AS smallint[])
+    )
+    ON CONFLICT (organization_id, category, day, user_id) DO UPDATE
+    SET minutes = d.minutes + excluded.minutes
     """
 )
 
@@ -65,25 +105,51 @@ _CHUNK = 20_000
 async def upsert_activity(
     connection: AsyncConnection, rows: dict[RowKey, int]
 ) -> dict[tuple[str, int], int]:
-    """OR the masks in; the new minutes per (organization, category), unions included."""
+    """OR the masks in and add the new bits to the days; the new minutes per (org, category).
+
+    A batch that fits in one statement takes the hourly and the daily upsert together. A larger
+    one upserts all its hours chunk by chunk first and then all its days, so that every
+    transaction still locks all its activity rows before any of its daily rows.
+    """
     ordered = sorted(rows.items())
     added: dict[tuple[str, int], int] = defaultdict(int)
+    if len(ordered) <= _CHUNK:
+        result = await connection.execute(_UPSERT_ACTIVITY, _arrays(ordered))
+        for organization_id, category, count in result:
+            added[(organization_id, category)] += int(count)
+        return added
+    days: dict[RowKey, int] = defaultdict(int)
     for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        result = await connection.execute(
-            _UPSERT_ACTIVITY,
+        result = await connection.execute(_UPSERT_HOURS, _arrays(ordered[start : start + _CHUNK]))
+        for organization_id, category, hour, user_id, count in result:
+            if count:
+                days[(organization_id, category, hour - hour % DAY, user_id)] += int(count)
+                added[(organization_id, category)] += int(count)
+    new_days = sorted(days.items())
+    for start in range(0, len(new_days), _CHUNK):
+        chunk = new_days[start : start + _CHUNK]
+        await connection.execute(
+            _ADD_DAYS,
             {
                 "organizations": [key[0] for key, _ in chunk],
                 "categories": [int(key[1]) for key, _ in chunk],
-                "hours": [key[2] for key, _ in chunk],
+                "days": [key[2] for key, _ in chunk],
                 "users": [key[3] for key, _ in chunk],
-                "masks": [mask for _, mask in chunk],
-                "counts": [mask.bit_count() for _, mask in chunk],
+                "minutes": [count for _, count in chunk],
             },
         )
-        for organization_id, category, count in result:
-            added[(organization_id, category)] += int(count)
     return added
+
+
+def _arrays(chunk: list[tuple[RowKey, int]]) -> dict[str, list[int] | list[str]]:
+    return {
+        "organizations": [key[0] for key, _ in chunk],
+        "categories": [int(key[1]) for key, _ in chunk],
+        "hours": [key[2] for key, _ in chunk],
+        "users": [key[3] for key, _ in chunk],
+        "masks": [mask for _, mask in chunk],
+        "counts": [mask.bit_count() for _, mask in chunk],
+    }
 
 
 async def upsert_last_seen(

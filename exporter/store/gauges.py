@@ -18,9 +18,10 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exporter.model import HOUR, SERVICE_ROLE, minute_mask
+from exporter.model import DAY, HOUR, SERVICE_ROLE, minute_mask
 from exporter.store.schema import (
     activity,
+    activity_daily,
     activity_totals,
     last_seen,
     memberships,
@@ -193,7 +194,12 @@ async def _seats(
 
 
 async def prune(connection: AsyncConnection, *, now: float, retention: float) -> int:
-    """Delete rollup hours wholly older than the retention; totals are left as they are."""
+    """Delete rollup hours and days wholly older than the retention; totals are left as they are.
+
+    Returns the number of hourly rows deleted.
+    """
     horizon_hour = int((now - retention) // HOUR) * HOUR - HOUR
+    horizon_day = int((now - retention) // DAY) * DAY - DAY
     result = await connection.execute(sa.delete(activity).where(activity.c.hour <= horizon_hour))
+    await connection.execute(sa.delete(activity_daily).where(activity_daily.c.day <= horizon_day))
     return int(result.rowcount or 0)

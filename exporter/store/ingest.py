@@ -4,7 +4,8 @@ A batch becomes rollup rows keyed (organization, category, hour, user) holding a
 The upsert ORs masks in; its ``added`` column records how many bits each write set that were
 not set before, so the number of *new* minutes is exact even with concurrent writers, and the
 monotonic totals grow by exactly that. Rows are written in key order, so concurrent batches
-lock in the same order and cannot deadlock.
+lock in the same order and cannot deadlock. The daily rollup grows by the same new bits,
+per (organization, category, UTC day, user), after all of a batch's hourly rows.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import Event
-from exporter.model import ALL_ORGANIZATIONS_KEY, Category, split_minutes
+from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, Category, split_minutes
 from exporter.store import bulk_postgresql, directory
-from exporter.store.schema import activity, activity_totals, last_seen, users
+from exporter.store.schema import activity, activity_daily, activity_totals, last_seen, users
 from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
 
@@ -63,6 +64,8 @@ async def store_events(
     max_organizations: int,
 ) -> IngestResult:
     """Store a validated batch inside the caller's transaction."""
+    if not events:
+        return IngestResult(accepted=0, minutes=0, new_minutes=0)
     real = rollup(events)
     organization_ids = {event.organization_id for event in events}
     user_ids = {event.user_id for event in events}
@@ -100,7 +103,13 @@ async def _upsert_activity(
             "minutes": popcount(activity.c.mask.op("|")(statement.excluded.mask)),
             "added": popcount(statement.excluded.mask.op("&")(activity.c.mask.bitwise_not())),
         },
-    ).returning(activity.c.organization_id, activity.c.category, activity.c.added)
+    ).returning(
+        activity.c.organization_id,
+        activity.c.category,
+        activity.c.hour,
+        activity.c.user_id,
+        activity.c.added,
+    )
     params = [
         {
             "organization_id": org,
@@ -114,11 +123,32 @@ async def _upsert_activity(
         for (org, category, hour, user), mask in sorted(rows.items())
     ]
     added: dict[tuple[str, int], int] = defaultdict(int)
+    days: dict[RowKey, int] = defaultdict(int)
     for start in range(0, len(params), _CHUNK):
         result = await connection.execute(statement, params[start : start + _CHUNK])
-        for organization_id, category, count in result:
-            added[(organization_id, category)] += count
+        for organization_id, category, hour, user_id, count in result:
+            if count:
+                added[(organization_id, category)] += count
+                days[(organization_id, category, hour - hour % DAY, user_id)] += count
+    await _add_days(connection, days)
     return added
+
+
+async def _add_days(connection: AsyncConnection, days: dict[RowKey, int]) -> None:
+    """Add each day's new minutes to the daily rollup, in key order."""
+    if not days:
+        return
+    statement = insert(activity_daily, connection.dialect.name)
+    statement = statement.on_conflict_do_update(
+        index_elements=[c.name for c in activity_daily.primary_key.columns],
+        set_={"minutes": activity_daily.c.minutes + statement.excluded.minutes},
+    )
+    rows = [
+        {"organization_id": org, "category": category, "day": day, "user_id": user, "minutes": n}
+        for (org, category, day, user), n in sorted(days.items())
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        await connection.execute(statement, rows[start : start + _CHUNK])
 
 
 async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, int], int]) -> None:

@@ -1,14 +1,18 @@
 """The activity report's reads: active minutes per (bucket, user) and the users' profiles.
 
 Buckets arrive as epoch-minute edges ``M_0 < … < M_n``: minute *m* is in bucket *i* when
-``M_i ≤ m < M_(i+1)``. Rollup rows are hours, so each bucket splits into
+``M_i ≤ m < M_(i+1)``. A bucket is read at the coarsest grain that fits:
 
-* the hours wholly inside a bucket, summed in the database in one statement,
-  ``SUM(minutes) GROUP BY bucket, user``: for buckets of equal length (every unit but months
-  and years) the bucket is arithmetic on the hour, ``(hour / 60 - M_0) / step``; for calendar
-  buckets it is a binary search written as nested ``CASE``s over the buckets' first hours;
+* UTC days wholly inside a bucket from the daily rollup ``activity_daily``;
+* hours wholly inside a bucket, on the days an edge cuts, from the hourly ``minutes``;
 * the at most ``n + 1`` hours that an edge cuts (edges off the hour), fetched as masks and
   split between their buckets here with bit masks.
+
+The first two are summed in the database in one statement (``UNION ALL``, then
+``SUM(minutes) GROUP BY bucket, user``): for buckets of equal length (every unit but months and
+years) the bucket is arithmetic on the row's start, ``(start / 60 - M_0) / step``; for calendar
+buckets it is a binary search written as nested ``CASE``s over the buckets' first hours or days.
+So a report whose edges fall on UTC midnight reads days only.
 """
 
 from __future__ import annotations
@@ -17,18 +21,22 @@ import bisect
 import dataclasses
 import itertools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exporter.model import HOUR, SERVICE_ROLE, minute_mask
-from exporter.store.schema import activity, site_roles, users
+from exporter.model import DAY, HOUR, SERVICE_ROLE, minute_mask
+from exporter.store.schema import activity, activity_daily, site_roles, users
 
 BucketCounts = dict[tuple[int, str], int]
 """Active minutes keyed (bucket index, user id)."""
 
+Span = tuple[int, int, int]
+"""(bucket, first, end): a run of whole hours or days (epoch seconds) inside one bucket."""
+
 _CHUNK = 500
+_MAX_HOUR_RANGES = 64
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,15 +54,16 @@ async def bucket_minutes(
 ) -> BucketCounts:
     """Active minutes of one (organization, category) slice per bucket and user."""
     counts: BucketCounts = defaultdict(int)
-    rows = sa.and_(activity.c.organization_id == organization_key, activity.c.category == category)
     cut = _cut_hours(edges)
-    whole = _whole_hours(rows, edges, set(cut))
+    whole = _whole(organization_key, category, edges, set(cut))
     if whole is not None:
         for bucket, user_id, minutes in await connection.execute(whole):
             counts[(int(bucket), user_id)] += int(minutes)
     if cut:
         masks = sa.select(activity.c.hour, activity.c.user_id, activity.c.mask).where(
-            rows, activity.c.hour.in_(sorted(cut))
+            activity.c.organization_id == organization_key,
+            activity.c.category == category,
+            activity.c.hour.in_(sorted(cut)),
         )
         for hour, user_id, mask in await connection.execute(masks):
             for bucket, piece in cut[int(hour)]:
@@ -64,36 +73,88 @@ async def bucket_minutes(
     return dict(counts)
 
 
-def _whole_hours(
-    rows: sa.ColumnElement[bool], edges: Sequence[int], cut: set[int]
+def _whole(
+    organization_key: str, category: int, edges: Sequence[int], cut: set[int]
 ) -> sa.Select[int, str, int] | None:
-    """``SUM(minutes)`` by (bucket, user) over the hours no edge cuts, or ``None`` for none."""
-    spans = _whole_hour_spans(edges)
-    if not spans:
+    """``SUM(minutes)`` by (bucket, user) over whole days and the other whole hours, or None."""
+    hour_spans = _whole_spans(edges, 60)
+    if not hour_spans:
         return None
-    first_hour, end_hour = spans[0][1], spans[-1][2]
+    day_spans = _whole_spans(edges, 1440)
+    first_hour, end_hour = hour_spans[0][1], hour_spans[-1][2]
+    hour_ranges = [(first_hour, end_hour)]
+    if day_spans:
+        cut_days = sorted({edge // 1440 * DAY for edge in edges if edge % 1440})
+        hour_ranges = _merged(
+            (max(day, first_hour), min(day + DAY, end_hour))
+            for day in cut_days
+            if day < end_hour and first_hour < day + DAY
+        )
+        if len(hour_ranges) > _MAX_HOUR_RANGES:  # many buckets of days cut off midnight
+            day_spans, hour_ranges = [], [(first_hour, end_hour)]
+    parts = []
+    if hour_ranges:
+        parts.append(
+            _minutes(activity, activity.c.hour, hour_spans, edges).where(
+                activity.c.organization_id == organization_key,
+                activity.c.category == category,
+                sa.or_(
+                    *(sa.and_(activity.c.hour >= a, activity.c.hour < b) for a, b in hour_ranges)
+                ),
+            )
+        )
+        inside = sorted(hour for hour in cut if first_hour <= hour < end_hour)
+        if inside:
+            parts[0] = parts[0].where(activity.c.hour.not_in(inside))
+    if day_spans:
+        first_day, end_day = day_spans[0][1], day_spans[-1][2]
+        days = _minutes(activity_daily, activity_daily.c.day, day_spans, edges).where(
+            activity_daily.c.organization_id == organization_key,
+            activity_daily.c.category == category,
+            activity_daily.c.day >= first_day,
+            activity_daily.c.day < end_day,
+        )
+        cut_inside = sorted(
+            {edge // 1440 * DAY for edge in edges if edge % 1440}
+            & set(range(first_day, end_day, DAY))
+        )
+        if cut_inside:
+            days = days.where(activity_daily.c.day.not_in(cut_inside))
+        parts.append(days)
+    rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("whole")
+    return sa.select(rows.c.bucket, rows.c.user_id, sa.func.sum(rows.c.minutes)).group_by(
+        rows.c.bucket, rows.c.user_id
+    )
+
+
+def _minutes(
+    table: sa.Table, start: sa.ColumnElement[int], spans: Sequence[Span], edges: Sequence[int]
+) -> sa.Select[int, str, int]:
+    """(bucket, user, minutes) of ``table``'s rows, each wholly inside one of ``spans``."""
     step = _equal_step(edges)
-    bucket = _search(spans) if step is None else (activity.c.hour // 60 - edges[0]) // step
-    inner = sa.select(bucket.label("bucket"), activity.c.user_id, activity.c.minutes).where(
-        rows, activity.c.hour >= first_hour, activity.c.hour < end_hour
-    )
-    inside = sorted(hour for hour in cut if first_hour <= hour < end_hour)
-    if inside:
-        inner = inner.where(activity.c.hour.not_in(inside))
-    hours = inner.subquery("whole_hours")
-    return sa.select(hours.c.bucket, hours.c.user_id, sa.func.sum(hours.c.minutes)).group_by(
-        hours.c.bucket, hours.c.user_id
-    )
+    bucket = _search(spans, start) if step is None else (start // 60 - edges[0]) // step
+    return sa.select(bucket.label("bucket"), table.c.user_id, table.c.minutes)
 
 
-def _search(spans: Sequence[tuple[int, int, int]]) -> sa.ColumnElement[int]:
-    """The bucket of a whole hour by binary search over the spans: nested ``CASE``s."""
+def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges with the touching ones joined."""
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _search(spans: Sequence[Span], start: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    """The bucket of a row starting at ``start``: binary search over the spans, nested ``CASE``s."""
     if len(spans) == 1:
         return sa.literal(spans[0][0], sa.Integer)
     middle = len(spans) // 2
     return sa.case(
-        (activity.c.hour < spans[middle][1], _search(spans[:middle])),
-        else_=_search(spans[middle:]),
+        (start < spans[middle][1], _search(spans[:middle], start)),
+        else_=_search(spans[middle:], start),
     )
 
 
@@ -107,13 +168,13 @@ def _equal_step(edges: Sequence[int]) -> int | None:
     return None
 
 
-def _whole_hour_spans(edges: Sequence[int]) -> list[tuple[int, int, int]]:
-    """(bucket, first hour, end hour) in epoch seconds for the hours wholly inside a bucket."""
+def _whole_spans(edges: Sequence[int], unit: int) -> list[Span]:
+    """(bucket, first, end) in epoch seconds of the whole ``unit``-minute steps inside a bucket."""
     spans = []
     for bucket, (first, end) in enumerate(itertools.pairwise(edges)):
-        first_hour, end_hour = -(-first // 60), end // 60
-        if first_hour < end_hour:
-            spans.append((bucket, first_hour * HOUR, end_hour * HOUR))
+        first_unit, end_unit = -(-first // unit), end // unit
+        if first_unit < end_unit:
+            spans.append((bucket, first_unit * unit * 60, end_unit * unit * 60))
     return spans
 
 

@@ -8,6 +8,11 @@ has bit *i* set when minute *i* of that hour was active. Besides the rows of eac
 organization and category, ingest maintains the unions the API and gauges need as rows of
 their own: category ``0`` (``any``) and organization ``*`` (every organization). Reports and
 windows are then sums over one slice, the same SQL on both databases.
+
+``activity_daily`` rolls the hours up once more: one row per (organization, category, UTC day,
+user) with the day's active minutes, unions included. Ingest adds to it exactly the bits each
+hourly upsert newly set (``activity.added``), so it always equals the hourly ``minutes`` summed
+per day (until pruning, which drops whole days only). Reports read whole days from it.
 """
 
 from __future__ import annotations
@@ -100,6 +105,17 @@ activity = sa.Table(
     sa.Column("minutes", sa.SmallInteger, nullable=False),
     sa.Column("added", sa.SmallInteger, nullable=False),  # bits the last write added
     sa.Index("ix_activity_hour", "hour"),
+)
+
+activity_daily = sa.Table(
+    "activity_daily",
+    metadata,
+    sa.Column("organization_id", ID, primary_key=True),
+    sa.Column("category", sa.SmallInteger, primary_key=True),
+    sa.Column("day", sa.BigInteger, primary_key=True),  # epoch seconds of the UTC day start
+    sa.Column("user_id", ID, primary_key=True),
+    sa.Column("minutes", sa.SmallInteger, nullable=False),
+    sa.Index("ix_activity_daily_day", "day"),
 )
 
 activity_totals = sa.Table(

@@ -1,0 +1,193 @@
+"""The daily rollup ``activity_daily``: exact at ingest, pruned, backfilled, read by reports.
+
+The store is not reset between Hypothesis examples, so each example works under fresh user
+and organization ids and compares only the rows of those ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exporter.events import Event, Limits, parse_events
+from exporter.model import DAY, Category
+from exporter.report import build_report, parse_parameters
+from exporter.store import Store, bulk_postgresql, ingest
+from exporter.store.gauges import prune
+from exporter.store.schema import activity, activity_daily
+from exporter.timeutil import format_utc
+from tests.helpers import T0, FakeClock
+
+FIRST_MINUTE = int(T0.timestamp()) // 60 - 3 * 1440  # events start in the three days before T0
+
+# (user, organization, category, start minute after FIRST_MINUTE, minutes; 0 = point event)
+RawEvent = tuple[int, int, Category, int, int]
+raw_events = st.tuples(
+    st.integers(0, 2),
+    st.integers(0, 1),
+    st.sampled_from([c for c in Category if c is not Category.ANY]),
+    st.integers(0, 2 * 1440 - 1),
+    st.integers(0, 60) | st.integers(0, 1440),  # sessions last at most a day
+)
+batches = st.lists(raw_events, min_size=1, max_size=15)
+
+
+def _events(store: Store, raw: list[RawEvent], prefix: str) -> list[Event]:
+    """Validated events of ``raw`` under user and organization ids starting with ``prefix``."""
+    items: list[dict[str, Any]] = []
+    for user, organization, category, offset, length in raw:
+        start = (FIRST_MINUTE + offset) * 60 + 17
+        item = {
+            "user_id": f"{prefix}u{user}",
+            "organization_id": f"{prefix}o{organization}",
+            "category": category.token,
+            "time": format_utc(start),
+        }
+        if length:
+            item["end_time"] = format_utc(start + length * 60 - 30)
+        items.append(item)
+    limits = Limits(
+        now=store.clock(),
+        retention_seconds=store.config.retention,
+        default_organization=store.config.default_organization,
+    )
+    return parse_events(items, limits)
+
+
+async def _daily_and_hourly_sums(
+    store: Store, prefix: str
+) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
+    """The daily rows of a prefix, and its hourly ``minutes`` summed per day."""
+    async with store.read() as connection:
+        daily = {
+            (r.organization_id, r.category, r.day, r.user_id): r.minutes
+            for r in await connection.execute(
+                sa.select(activity_daily).where(activity_daily.c.user_id.startswith(prefix))
+            )
+        }
+        sums: dict[tuple[Any, ...], int] = defaultdict(int)
+        for r in await connection.execute(
+            sa.select(activity).where(activity.c.user_id.startswith(prefix))
+        ):
+            sums[(r.organization_id, r.category, r.hour - r.hour % DAY, r.user_id)] += r.minutes
+    return daily, dict(sums)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    raw=batches,
+    cuts=st.lists(st.integers(0, 15), max_size=3),
+    replays=st.lists(st.integers(0, 3), max_size=3),
+    chunk=st.sampled_from([None, 3]),
+)
+async def test_daily_rows_are_the_hourly_minutes_summed_per_day(
+    store: Store, raw: list[RawEvent], cuts: list[int], replays: list[int], chunk: int | None
+) -> None:
+    """After parts ingested at once, one by one and replayed, each day holds its hours' sum."""
+    prefix = f"p{uuid.uuid4().hex[:10]}-"
+    bounds = sorted({0, len(raw), *(min(c, len(raw)) for c in cuts)})
+    parts = [raw[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    with pytest.MonkeyPatch.context() as patch:
+        if chunk is not None:  # the path for batches larger than one statement
+            patch.setattr(bulk_postgresql, "_CHUNK", chunk)
+            patch.setattr(ingest, "_CHUNK", chunk)
+        await asyncio.gather(*(store.ingest(_events(store, part, prefix)) for part in parts))
+        for index in replays:
+            again = await store.ingest(_events(store, parts[index % len(parts)], prefix))
+            assert again.new_minutes == 0
+    daily, sums = await _daily_and_hourly_sums(store, prefix)
+    assert daily == sums
+    assert all(0 < minutes <= 1440 for minutes in daily.values())
+
+
+async def test_pruning_deletes_days_wholly_older_than_the_retention(
+    store: Store, clock: FakeClock
+) -> None:
+    """Days that ended before now - retention go; the day the horizon falls in stays."""
+    prefix = "prune-"
+    raw = [(0, 0, Category.IDE, 0, 10), (0, 0, Category.IDE, 2 * 1440 + 600, 10)]
+    await store.ingest(_events(store, raw, prefix))
+    first_day = FIRST_MINUTE * 60 // DAY * DAY
+    clock.set(dt.datetime.fromtimestamp(first_day + 2 * DAY + 3600, dt.UTC))
+    async with store.write() as connection:
+        await prune(connection, now=clock(), retention=DAY)  # the horizon: day 1, 01:00
+    daily, sums = await _daily_and_hourly_sums(store, prefix)
+    assert {key[2] for key in daily} == {first_day + 2 * DAY}
+    assert daily == sums
+
+
+async def test_migration_backfills_the_daily_rollup(store: Store) -> None:
+    """Upgrading a store from revision 0002 fills ``activity_daily`` from the hourly rows."""
+    raw = [(0, 0, Category.IDE, 100, 1440), (1, 1, Category.APP, 1400, 90)]
+    await store.ingest(_events(store, raw, "mig-"))
+    before, _ = await _daily_and_hourly_sums(store, "mig-")
+    async with store.write() as connection:
+        await connection.execute(sa.text("DROP TABLE activity_daily"))
+        await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0002'"))
+    await store.migrate()
+    after, sums = await _daily_and_hourly_sums(store, "mig-")
+    assert after == before == sums
+
+
+async def _report(store: Store, params: dict[str, str]) -> dict[str, Any]:
+    request = parse_parameters(params)
+    async with store.read() as connection:
+        return await build_report(connection, request, organization_id=None)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "interval"),
+    [
+        ("2026-11-01T00:00:00Z", "2026-11-25T00:00:00Z", "1 day"),
+        ("2026-11-02T00:00:00Z", "2026-11-30T00:00:00Z", "1 week"),
+        ("2026-09-01T00:00:00Z", "2026-12-01T00:00:00Z", "1 month"),
+        ("2026-11-01T00:00:00Z", "2026-11-24T10:30:00Z", "3 days"),
+    ],
+)
+async def test_reports_of_whole_days_read_the_daily_rollup(
+    store: Store, start: str, end: str, interval: str
+) -> None:
+    """Deleting the hourly rows of days that no edge cuts leaves a midnight report unchanged."""
+    raw = [
+        (user, user % 2, category, offset, length)
+        for user, category, offset, length in [
+            (0, Category.IDE, 10, 1400),
+            (1, Category.APP, 700, 90),
+            (2, Category.TUNNEL, 1500, 1440),
+            (0, Category.LOGIN, 4000, 0),
+        ]
+    ]
+    await store.ingest(_events(store, raw, "rep-"))
+    params = {"start": start, "end": end, "interval": interval}
+    before = await _report(store, params)
+    assert before["users"]
+    request = parse_parameters(params)
+    cut = {int(edge.timestamp()) // DAY * DAY for edge in request.edges if edge.timestamp() % DAY}
+    kept = [day + hour * 3600 for day in cut for hour in range(24)]
+    async with store.write() as connection:
+        deleted = await connection.execute(sa.delete(activity).where(activity.c.hour.not_in(kept)))
+        assert deleted.rowcount
+    assert await _report(store, params) == before
+    async with store.write() as connection:
+        await connection.execute(sa.delete(activity_daily))
+    hours_only = await _report(store, params)
+    assert [b["duration"] for b in hours_only["activity"]] == [
+        b["duration"] for b in before["activity"]
+    ]
+    total = sum(user["total_count"] for user in before["users"].values())
+    left = sum(user["total_count"] for user in hours_only["users"].values())
+    assert left < total
+    assert left == 0 or cut
