@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from exporter.config import Config
 from exporter.errors import StoreUnavailable
 from exporter.events import Event
-from exporter.store import directory, migrate
+from exporter.store import migrate, placeholders
 from exporter.store.engine import create_engine, is_sqlite
 from exporter.store.ingest import IngestResult, store_events
 
@@ -91,7 +91,7 @@ class Store:
     async def ensure_default_organization(self) -> None:
         """Create the default organization as a placeholder when it is missing."""
         async with self.write() as connection:
-            await directory.ensure_organizations(
+            await placeholders.ensure_organizations(
                 connection,
                 {self.config.default_organization},
                 now=self.clock(),

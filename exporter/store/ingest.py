@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import Event
 from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, Category, split_minutes
-from exporter.store import bulk_postgresql, directory
+from exporter.store import bulk_postgresql, placeholders
 from exporter.store.schema import activity, activity_daily, activity_totals, last_seen, users
 from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
@@ -69,11 +69,11 @@ async def store_events(
     real = rollup(events)
     organization_ids = {event.organization_id for event in events}
     user_ids = {event.user_id for event in events}
-    await directory.ensure_organizations(
+    await placeholders.ensure_organizations(
         connection, organization_ids, now=now, max_organizations=max_organizations
     )
-    await directory.ensure_users(connection, user_ids, now=now)
-    await directory.add_implicit_memberships(
+    await placeholders.ensure_users(connection, user_ids, now=now)
+    await placeholders.add_implicit_memberships(
         connection, {(event.organization_id, event.user_id) for event in events}
     )
     rows = with_unions(real)
