@@ -17,6 +17,7 @@ from exporter.model import EVENT_CATEGORIES
 from exporter.store.schema import activity
 from exporter.web import create_app
 from exporter.web.keys import REFRESHER, STORE
+from tests.conftest import PostgresDatabases
 from tests.helpers import T0, FakeClock, iso, make_token
 from tests.metrics_helpers import active, refresh, scrape, value
 
@@ -305,11 +306,17 @@ async def test_metrics_token(guarded_client: TestClient[Any, Any]) -> None:
 
 
 async def test_scrape_while_store_is_down_serves_previous_values(
-    client: TestClient[Any, Any], admin_headers: dict[str, str], database_url: str
+    aiohttp_client: Any, postgres_databases: PostgresDatabases, clock: FakeClock
 ) -> None:
-    """With the database gone, a scrape answers at once with the last values and usage_up 0."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the embedded store cannot go away underneath a running process")
+    """With the database gone, a scrape answers at once with the last values and usage_up 0.
+
+    PostgreSQL only: an embedded SQLite file cannot go away underneath a running process.
+    """
+    database_url = postgres_databases.create()
+    client = await aiohttp_client(create_app(Config(database_url=database_url), clock=clock))
+    admin_headers = {
+        "Session-Token": await make_token(client.app[STORE], "admin", roles=["site-admin"])
+    }
     await post(client, admin_headers, event("u1", "ide", T0))
     await refresh(client)
     url = sa.make_url(database_url)
