@@ -17,39 +17,7 @@ from exporter.model import DAY
 
 RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
 
-# Every activity row lock comes before every daily row lock (the daily rows come out of a
-# sort, which reads all of ``written`` first), each in key order.
-_UPSERT_ACTIVITY = sa.text(
-    """
-    WITH written AS (
-        INSERT INTO activity AS a (organization_id, category, hour, user_id, mask, minutes, added)
-        SELECT * FROM unnest(
-            CAST(:organizations AS text[]), CAST(:categories AS smallint[]),
-            CAST(:hours AS bigint[]), CAST(:users AS text[]), CAST(:masks AS bigint[]),
-            CAST(:counts AS smallint[]), CAST(:counts AS smallint[])
-        )
-        ON CONFLICT (organization_id, category, hour, user_id) DO UPDATE SET
-            mask = a.mask | excluded.mask,
-            minutes = bit_count(CAST(a.mask | excluded.mask AS bit(64))),
-            added = bit_count(CAST(excluded.mask & ~a.mask AS bit(64)))
-        RETURNING organization_id, category, hour, user_id, added
-    ), daily AS (
-        INSERT INTO activity_daily AS d (organization_id, category, day, user_id, minutes)
-        SELECT organization_id, category, hour - hour % 86400, user_id, sum(added) FROM written
-        WHERE added > 0
-        GROUP BY organization_id, category, hour - hour % 86400, user_id
-        ORDER BY organization_id, category, hour - hour % 86400, user_id
-        ON CONFLICT (organization_id, category, day, user_id) DO UPDATE
-        SET minutes = d.minutes + excluded.minutes
-    )
-    SELECT organization_id, category, sum(added) FROM written
-    WHERE added > 0
-    GROUP BY organization_id, category
-    """
-)
-
-_UPSERT_HOURS = sa.text(
-    """
+_UPSERT_HOURS_SQL = """
     INSERT INTO activity AS a (organization_id, category, hour, user_id, mask, minutes, added)
     SELECT * FROM unnest(
         CAST(:organizations AS text[]), CAST(:categories AS smallint[]),
@@ -61,7 +29,27 @@ _UPSERT_HOURS = sa.text(
         minutes = bit_count(CAST(a.mask | excluded.mask AS bit(64))),
         added = bit_count(CAST(excluded.mask & ~a.mask AS bit(64)))
     RETURNING organization_id, category, hour, user_id, added
-    """
+"""
+
+_UPSERT_HOURS = sa.text(_UPSERT_HOURS_SQL)
+
+# Every activity row lock comes before every daily row lock (the daily rows come out of a
+# sort, which reads all of ``written`` first), each in key order.
+_UPSERT_ACTIVITY = sa.text(
+    f"""
+    WITH written AS ({_UPSERT_HOURS_SQL}), daily AS (
+        INSERT INTO activity_daily AS d (organization_id, category, day, user_id, minutes)
+        SELECT organization_id, category, hour - hour % 86400, user_id, sum(added) FROM written
+        WHERE added > 0
+        GROUP BY organization_id, category, hour - hour % 86400, user_id
+        ORDER BY organization_id, category, hour - hour % 86400, user_id
+        ON CONFLICT (organization_id, category, day, user_id) DO UPDATE
+        SET minutes = d.minutes + excluded.minutes
+    )
+    SELECT organization_id, category, sum(added) FROM written
+    WHERE added > 0
+    GROUP BY organization_id, category
+    """  # noqa: S608  (only this module's constant is interpolated)
 )
 
 _ADD_DAYS = sa.text(
