@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from exporter.events import Limits, parse_events
+from exporter.events import parse_events
 from exporter.store import Store, directory
 
 REPORT = "/api/private/metrics/activity"
@@ -16,12 +16,7 @@ NS_PER_MINUTE = 60 * 10**9
 
 async def ingest(store: Store, events: Sequence[Mapping[str, Any]]) -> None:
     """Validate and store events as ``POST /api/v1/activity`` would, at the store's clock."""
-    limits = Limits(
-        now=store.clock(),
-        retention_seconds=store.config.retention,
-        default_organization=store.config.default_organization,
-    )
-    await store.ingest(parse_events(list(events), limits))
+    await store.ingest(parse_events(list(events), store.ingest_limits()))
 
 
 async def put_user(

@@ -11,8 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
+from exporter.events import Event, parse_events
+from exporter.model import Category
 from exporter.store import Store
 from exporter.store.schema import api_tokens, memberships, organizations, site_roles, users
+from exporter.timeutil import format_utc
 from tests.helpers import T0, iso, stored_activity, stored_totals
 
 ACTIVITY = "/api/v1/activity"
@@ -146,3 +149,26 @@ def bits(*minutes: int) -> int:
 def names(items: Iterable[Mapping[str, Any]], key: str = "id") -> list[Any]:
     """One field of each item of a listing."""
     return [item[key] for item in items]
+
+
+# (user, organization, category, start minute after the first minute, minutes; 0 = a point)
+RawEvent = tuple[int, int, Category, int, int]
+
+
+def raw_to_events(
+    store: Store, raw: Sequence[RawEvent], prefix: str, first_minute: int
+) -> list[Event]:
+    """Validated events of drawn tuples, under user and organization ids starting ``prefix``."""
+    items: list[dict[str, Any]] = []
+    for user, organization, category, offset, length in raw:
+        start = (first_minute + offset) * 60 + 17
+        item = {
+            "user_id": f"{prefix}u{user}",
+            "organization_id": f"{prefix}o{organization}",
+            "category": category.token,
+            "time": format_utc(start),
+        }
+        if length:
+            item["end_time"] = format_utc(start + length * 60 - 30)
+        items.append(item)
+    return parse_events(items, store.ingest_limits())

@@ -18,19 +18,18 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.events import Event, Limits, parse_events
+from exporter.events import Event
 from exporter.model import DAY, Category
 from exporter.report import build_report, parse_parameters
 from exporter.store import Store, bulk_postgresql, ingest
 from exporter.store.gauges import prune
 from exporter.store.schema import activity, activity_daily
-from exporter.timeutil import format_utc
 from tests.helpers import T0, FakeClock
+from tests.support import RawEvent, raw_to_events
 
 FIRST_MINUTE = int(T0.timestamp()) // 60 - 3 * 1440  # events start in the three days before T0
 
 # (user, organization, category, start minute after FIRST_MINUTE, minutes; 0 = point event)
-RawEvent = tuple[int, int, Category, int, int]
 raw_events = st.tuples(
     st.integers(0, 2),
     st.integers(0, 1),
@@ -41,26 +40,8 @@ raw_events = st.tuples(
 batches = st.lists(raw_events, min_size=1, max_size=15)
 
 
-def _events(store: Store, raw: list[RawEvent], prefix: str) -> list[Event]:
-    """Validated events of ``raw`` under user and organization ids starting with ``prefix``."""
-    items: list[dict[str, Any]] = []
-    for user, organization, category, offset, length in raw:
-        start = (FIRST_MINUTE + offset) * 60 + 17
-        item = {
-            "user_id": f"{prefix}u{user}",
-            "organization_id": f"{prefix}o{organization}",
-            "category": category.token,
-            "time": format_utc(start),
-        }
-        if length:
-            item["end_time"] = format_utc(start + length * 60 - 30)
-        items.append(item)
-    limits = Limits(
-        now=store.clock(),
-        retention_seconds=store.config.retention,
-        default_organization=store.config.default_organization,
-    )
-    return parse_events(items, limits)
+def _events_of(store: Store, raw: list[RawEvent], prefix: str) -> list[Event]:
+    return raw_to_events(store, raw, prefix, FIRST_MINUTE)
 
 
 async def _daily_and_hourly_sums(
@@ -104,9 +85,9 @@ async def test_daily_rows_are_the_hourly_minutes_summed_per_day(
         if chunk is not None:  # the path for batches larger than one statement
             patch.setattr(bulk_postgresql, "_CHUNK", chunk)
             patch.setattr(ingest, "_CHUNK", chunk)
-        await asyncio.gather(*(store.ingest(_events(store, part, prefix)) for part in parts))
+        await asyncio.gather(*(store.ingest(_events_of(store, part, prefix)) for part in parts))
         for index in replays:
-            again = await store.ingest(_events(store, parts[index % len(parts)], prefix))
+            again = await store.ingest(_events_of(store, parts[index % len(parts)], prefix))
             assert again.new_minutes == 0
     daily, sums = await _daily_and_hourly_sums(store, prefix)
     assert daily == sums
@@ -119,7 +100,7 @@ async def test_pruning_deletes_days_wholly_older_than_the_retention(
     """Days that ended before now - retention go; the day the horizon falls in stays."""
     prefix = "prune-"
     raw = [(0, 0, Category.IDE, 0, 10), (0, 0, Category.IDE, 2 * 1440 + 600, 10)]
-    await store.ingest(_events(store, raw, prefix))
+    await store.ingest(_events_of(store, raw, prefix))
     first_day = FIRST_MINUTE * 60 // DAY * DAY
     clock.set(dt.datetime.fromtimestamp(first_day + 2 * DAY + 3600, dt.UTC))
     async with store.write() as connection:
@@ -132,7 +113,7 @@ async def test_pruning_deletes_days_wholly_older_than_the_retention(
 async def test_migration_backfills_the_daily_rollup(store: Store) -> None:
     """Upgrading a store from revision 0002 fills ``activity_daily`` from the hourly rows."""
     raw = [(0, 0, Category.IDE, 100, 1440), (1, 1, Category.APP, 1400, 90)]
-    await store.ingest(_events(store, raw, "mig-"))
+    await store.ingest(_events_of(store, raw, "mig-"))
     before, _ = await _daily_and_hourly_sums(store, "mig-")
     async with store.write() as connection:
         await connection.execute(sa.text("DROP TABLE activity_daily"))
@@ -170,7 +151,7 @@ async def test_reports_of_whole_days_read_the_daily_rollup(
             (0, Category.LOGIN, 4000, 0),
         ]
     ]
-    await store.ingest(_events(store, raw, "rep-"))
+    await store.ingest(_events_of(store, raw, "rep-"))
     params = {"start": start, "end": end, "interval": interval}
     before = await _report(store, params)
     assert before["users"]

@@ -28,7 +28,7 @@ import yaml
 
 from exporter.config import Config, normalize_database_url
 from exporter.demo.population import DAY, ORGANIZATIONS, events_between, population
-from exporter.events import MAX_EVENTS, Limits, parse_events
+from exporter.events import MAX_EVENTS, parse_events
 from exporter.model import ALL_ORGANIZATIONS_KEY, Category
 from exporter.store import Store, directory
 from exporter.store.gauges import WINDOWS, read_gauges
@@ -379,11 +379,7 @@ async def test_computed_series_match_the_service_gauges(tmp_path: Path) -> None:
             events = list(events_between(people, history_start, fed, clock.now, 3))
             fed = clock.now
             for chunk in range(0, len(events), MAX_EVENTS):
-                limits = Limits(
-                    now=clock.now,
-                    retention_seconds=config.retention,
-                    default_organization=config.default_organization,
-                )
+                limits = store.ingest_limits()
                 await store.ingest(parse_events(events[chunk : chunk + MAX_EVENTS], limits))
             async with store.read() as connection:
                 readings = await read_gauges(connection, now=clock.now, dormancy=config.dormancy)

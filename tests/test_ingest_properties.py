@@ -14,18 +14,17 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.events import Event, Limits, parse_events
+from exporter.events import Event
 from exporter.model import Category
 from exporter.store import Store
-from exporter.timeutil import format_utc
 from tests.helpers import T0, stored_activity, stored_totals
+from tests.support import RawEvent, raw_to_events
 
 USERS = 3
 ORGANIZATIONS = 2
 EPOCH_MINUTE = int(T0.timestamp()) // 60
 
 # (user, organization, category, start minute after now - 200 min, minutes; 0 = point event)
-RawEvent = tuple[int, int, Category, int, int]
 raw_events = st.tuples(
     st.integers(0, USERS - 1),
     st.integers(0, ORGANIZATIONS - 1),
@@ -36,26 +35,8 @@ raw_events = st.tuples(
 batches = st.lists(raw_events, min_size=1, max_size=25)
 
 
-def _events(store: Store, raw: list[RawEvent], prefix: str) -> list[Event]:
-    """Validated events of ``raw`` under user and organization ids starting with ``prefix``."""
-    items: list[dict[str, Any]] = []
-    for user, organization, category, offset, length in raw:
-        start = (EPOCH_MINUTE - 200 + offset) * 60 + 17
-        item = {
-            "user_id": f"{prefix}u{user}",
-            "organization_id": f"{prefix}o{organization}",
-            "category": category.token,
-            "time": format_utc(start),
-        }
-        if length:
-            item["end_time"] = format_utc(start + length * 60 - 30)
-        items.append(item)
-    limits = Limits(
-        now=store.clock(),
-        retention_seconds=store.config.retention,
-        default_organization=store.config.default_organization,
-    )
-    return parse_events(items, limits)
+def _events_of(store: Store, raw: list[RawEvent], prefix: str) -> list[Event]:
+    return raw_to_events(store, raw, prefix, EPOCH_MINUTE - 200)
 
 
 async def _state(store: Store, prefix: str) -> tuple[dict[Any, int], dict[Any, int]]:
@@ -93,7 +74,7 @@ async def test_any_order_and_split_and_replay_store_the_same_activity(
 ) -> None:
     """Ingesting a batch once equals ingesting it shuffled, split and partly replayed."""
     once_prefix, split_prefix = _fresh(), _fresh()
-    once = await store.ingest(_events(store, raw, once_prefix))
+    once = await store.ingest(_events_of(store, raw, once_prefix))
     expected = await _state(store, once_prefix)
 
     shuffled = list(raw)
@@ -102,9 +83,9 @@ async def test_any_order_and_split_and_replay_store_the_same_activity(
     parts = [shuffled[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     new_minutes = 0
     for part in parts:
-        new_minutes += (await store.ingest(_events(store, part, split_prefix))).new_minutes
+        new_minutes += (await store.ingest(_events_of(store, part, split_prefix))).new_minutes
     for index in replays:
-        again = await store.ingest(_events(store, parts[index % len(parts)], split_prefix))
+        again = await store.ingest(_events_of(store, parts[index % len(parts)], split_prefix))
         assert again.new_minutes == 0
 
     assert await _state(store, split_prefix) == expected
@@ -124,11 +105,11 @@ async def test_replaying_a_batch_in_another_order_adds_nothing(
 ) -> None:
     """A replay, in any order, reports the same ``minutes``, no new ones, and changes no row."""
     prefix = _fresh()
-    first = await store.ingest(_events(store, raw, prefix))
+    first = await store.ingest(_events_of(store, raw, prefix))
     before = await _state(store, prefix)
     shuffled = list(raw)
     order.shuffle(shuffled)
-    again = await store.ingest(_events(store, shuffled, prefix))
+    again = await store.ingest(_events_of(store, shuffled, prefix))
     assert (again.accepted, again.minutes, again.new_minutes) == (len(raw), first.minutes, 0)
     assert await _state(store, prefix) == before
 
@@ -142,7 +123,7 @@ async def test_replaying_a_batch_in_another_order_adds_nothing(
 async def test_unions_hold_the_or_of_their_parts(store: Store, raw: list[RawEvent]) -> None:
     """Each ``any`` row is the OR of the category rows, and ``*`` the OR over organizations."""
     prefix = _fresh()
-    await store.ingest(_events(store, raw, prefix))
+    await store.ingest(_events_of(store, raw, prefix))
     rows, totals = await _state(store, prefix)
     real = {k: v for k, v in rows.items() if k[0] != "*" and k[1] != Category.ANY}
     unions: dict[tuple[Any, ...], int] = {}
@@ -170,11 +151,11 @@ async def test_concurrent_parts_store_the_same_activity(
 ) -> None:
     """Parts of a batch ingested at the same time (racing placeholders) equal the whole."""
     once_prefix, split_prefix = _fresh(), _fresh()
-    once = await store.ingest(_events(store, raw, once_prefix))
+    once = await store.ingest(_events_of(store, raw, once_prefix))
     bounds = sorted({0, len(raw), *(min(c, len(raw)) for c in cuts)})
     parts = [raw[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     results = await asyncio.gather(
-        *(store.ingest(_events(store, part, split_prefix)) for part in parts + parts)
+        *(store.ingest(_events_of(store, part, split_prefix)) for part in parts + parts)
     )
     assert sum(result.new_minutes for result in results) == once.minutes
     assert await _state(store, split_prefix) == await _state(store, once_prefix)

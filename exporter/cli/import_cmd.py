@@ -18,7 +18,7 @@ from tqdm import tqdm
 from exporter import payloads
 from exporter.cli.common import CommandError, run_with_store
 from exporter.errors import ApiError, BadRequest
-from exporter.events import MAX_EVENTS, Event, Limits, parse_events
+from exporter.events import MAX_EVENTS, Event, parse_events
 from exporter.model import check_id
 from exporter.store import Store, directory
 
@@ -54,11 +54,7 @@ def _directory_dump(text: str) -> dict[str, Any] | None:
 
 async def _import_events(store: Store, text: str, name: str) -> int:
     lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
-    limits = Limits(
-        now=store.clock(),
-        retention_seconds=store.config.retention,
-        default_organization=store.config.default_organization,
-    )
+    limits = store.ingest_limits()
     events: list[Event] = []
     problems: list[str] = []
     for number, line in tqdm(lines, desc=f"checking {name}", unit="event", file=sys.stderr):

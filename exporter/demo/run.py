@@ -22,7 +22,7 @@ from exporter import logs
 from exporter.cli.common import load_config
 from exporter.config import Config
 from exporter.demo.population import DAY, ORGANIZATIONS, Person, events_between, population
-from exporter.events import MAX_EVENTS, Limits, parse_events
+from exporter.events import MAX_EVENTS, parse_events
 from exporter.store import Store, directory
 from exporter.store.tokens import create_token
 from exporter.web import create_app
@@ -139,12 +139,7 @@ async def _directory(store: Store, people: Iterable[Person], history_start: floa
 async def _ingest(store: Store, batch: list[dict[str, str]]) -> None:
     if not batch:
         return
-    limits = Limits(
-        now=store.clock(),
-        retention_seconds=store.config.retention,
-        default_organization=store.config.default_organization,
-    )
-    await store.ingest(parse_events(batch, limits))
+    await store.ingest(parse_events(batch, store.ingest_limits()))
 
 
 def _live_feed(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from exporter.config import Config
 from exporter.errors import StoreUnavailable
-from exporter.events import Event
+from exporter.events import Event, Limits
 from exporter.store import migrate, placeholders
 from exporter.store.engine import create_engine, is_sqlite
 from exporter.store.ingest import IngestResult, store_events
@@ -97,6 +97,14 @@ class Store:
                 now=self.clock(),
                 max_organizations=self.config.max_organizations + 1,
             )
+
+    def ingest_limits(self) -> Limits:
+        """What an event may be right now: the clock, the retention, the default organization."""
+        return Limits(
+            now=self.clock(),
+            retention_seconds=self.config.retention,
+            default_organization=self.config.default_organization,
+        )
 
     async def ingest(self, events: list[Event]) -> IngestResult:
         """Store a validated batch atomically.

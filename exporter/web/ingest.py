@@ -7,11 +7,11 @@ from typing import Any
 from aiohttp import web
 
 from exporter.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
-from exporter.events import MAX_EVENTS, Limits, parse_events
+from exporter.events import MAX_EVENTS, parse_events
 from exporter.store.ingest import IngestResult
 from exporter.web.auth import principal
 from exporter.web.bodies import MAX_BODY_BYTES, decode_json, media_type, read_text
-from exporter.web.keys import CONFIG, INGEST_COUNTERS, STORE
+from exporter.web.keys import INGEST_COUNTERS, STORE
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -24,16 +24,10 @@ async def post_activity(request: web.Request) -> web.Response:
         raise Forbidden("Writing activity needs the site-admin or activity-writer role.")
     counters = request.app[INGEST_COUNTERS]
     store = request.app[STORE]
-    config = request.app[CONFIG]
     try:
         kind = media_type(request, (JSON, NDJSON))
         items = _events(await read_text(request, MAX_BODY_BYTES), ndjson=kind == NDJSON)
-        limits = Limits(
-            now=store.clock(),
-            retention_seconds=config.retention,
-            default_organization=config.default_organization,
-        )
-        events = parse_events(items, limits)
+        events = parse_events(items, store.ingest_limits())
         # An empty batch stores nothing: it need not open a transaction.
         result = (
             await store.ingest(events)
