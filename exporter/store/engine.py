@@ -35,7 +35,10 @@ def create_engine(url: str) -> AsyncEngine:
         pool_timeout=CONNECT_TIMEOUT_SECONDS * 2,
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MILLISECONDS}",
+            # JIT compiling pays off for long analytical scans; for this store's statements,
+            # whose row estimates run high, it cost more than the whole query (a 30-day report
+            # at 10,000 users: 1.3 s of compiling for 0.2 s of work).
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MILLISECONDS} -c jit=off",
         },
     )
 
