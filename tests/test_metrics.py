@@ -90,6 +90,21 @@ async def test_future_minute_does_not_hide_earlier_activity(
     assert active(samples, "default", "any", "1h") == 1
 
 
+async def test_future_minute_over_older_activity(
+    client: TestClient[Any, Any], admin_headers: dict[str, str]
+) -> None:
+    """Ahead of now, with nothing in the last two hours: the older minute decides the windows."""
+    await post(
+        client,
+        admin_headers,
+        event("back", "ide", T0 - dt.timedelta(days=3)),
+        event("back", "ide", T0 + dt.timedelta(minutes=4)),
+    )
+    await refresh(client)
+    samples = await scrape(client)
+    assert [active(samples, "any", "ide", window) for window in ("1d", "7d", "30d")] == [0, 1, 1]
+
+
 async def test_any_is_a_distinct_union(
     client: TestClient[Any, Any], admin_headers: dict[str, str]
 ) -> None:

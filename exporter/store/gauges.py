@@ -29,6 +29,7 @@ from exporter.store.schema import (
     site_roles,
     users,
 )
+from exporter.store.sql import one_of
 
 WINDOWS: Mapping[str, int] = {"1h": 3600, "1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 _LONGEST = max(WINDOWS.values())
@@ -91,54 +92,80 @@ async def read_gauges(connection: AsyncConnection, *, now: float, dormancy: floa
 async def _windows(
     connection: AsyncConnection, minute_now: int
 ) -> tuple[dict[tuple[str, int, str], int], dict[GroupKey, int]]:
-    """Distinct active users per group and window, and the newest minute per group."""
-    recent = minute_now - _LONGEST
-    columns = [
+    """Distinct active users per group and window, and the newest minute per group.
+
+    One pass over ``last_seen``: the newest minute counts everyone, the windows only people.
+    """
+    person = last_seen.c.user_id.not_in(_service_accounts())
+
+    def people_since(width: int) -> sa.ColumnElement[int]:
+        seen = last_seen.c.last_minute
+        within = sa.and_(person, seen > minute_now - width, seen <= minute_now)
+        return sa.func.sum(sa.case((within, 1), else_=0))
+
+    counted = sa.select(
+        last_seen.c.organization_id,
+        last_seen.c.category,
+        sa.func.max(last_seen.c.last_minute).label("newest"),
         sa.func.sum(
-            sa.case(
-                (
-                    sa.and_(
-                        last_seen.c.last_minute > minute_now - width,
-                        last_seen.c.last_minute <= minute_now,
-                    ),
-                    1,
-                ),
-                else_=0,
-            )
-        ).label(name)
-        for name, width in WINDOWS.items()
-    ]
-    counted = (
-        sa.select(last_seen.c.organization_id, last_seen.c.category, *columns)
-        .where(last_seen.c.last_minute > recent, last_seen.c.user_id.not_in(_service_accounts()))
-        .group_by(last_seen.c.organization_id, last_seen.c.category)
-    )
-    active: dict[tuple[str, int, str], int] = defaultdict(int)
-    for row in await connection.execute(counted):
-        for name in WINDOWS:
-            active[(row.organization_id, row.category, name)] += int(getattr(row, name) or 0)
-    await _add_users_ahead_of_now(connection, minute_now, active)
-    newest = sa.select(
-        last_seen.c.organization_id, last_seen.c.category, sa.func.max(last_seen.c.last_minute)
+            sa.case((sa.and_(person, last_seen.c.last_minute > minute_now - _LONGEST), 1), else_=0)
+        ).label("recent"),
+        *(people_since(width).label(name) for name, width in WINDOWS.items()),
     ).group_by(last_seen.c.organization_id, last_seen.c.category)
-    last = {(org, category): int(m) for org, category, m in await connection.execute(newest)}
+    active: dict[tuple[str, int, str], int] = defaultdict(int)
+    last: dict[GroupKey, int] = {}
+    for row in await connection.execute(counted):
+        last[(row.organization_id, row.category)] = int(row.newest)
+        if row.recent:
+            for name in WINDOWS:
+                active[(row.organization_id, row.category, name)] += int(getattr(row, name) or 0)
+    await _add_users_ahead_of_now(connection, minute_now, active)
     return dict(active), last
 
 
 async def _add_users_ahead_of_now(
     connection: AsyncConnection, minute_now: int, active: dict[tuple[str, int, str], int]
 ) -> None:
-    """Count users whose newest minute lies after now by looking at their recent rollup."""
-    ahead = list(
-        await connection.execute(
+    """Count users whose newest minute lies after now by looking at their recent rollup.
+
+    Producers may send minutes up to a few minutes ahead, so there can be many such users; they
+    are nearly always active now too, so the last two hours are read first and the rest of the
+    longest window only for the few keys those hours leave unresolved.
+    """
+    ahead = {
+        (org, category, user)
+        for org, category, user in await connection.execute(
             sa.select(last_seen.c.organization_id, last_seen.c.category, last_seen.c.user_id)
             .where(last_seen.c.last_minute > minute_now)
             .where(last_seen.c.user_id.not_in(_service_accounts()))
         )
-    )
-    if not ahead:
-        return
+    }
+    newest: dict[tuple[str, int, str], int] = {}
+    recent_hour = (minute_now - HOUR) // HOUR * HOUR
     first_hour = (minute_now - _LONGEST) // HOUR * HOUR
+    for low, high in ((recent_hour, minute_now), (first_hour, recent_hour - 1)):
+        wanted = ahead - newest.keys()
+        if not wanted:
+            break
+        await _newest_visible(
+            connection, wanted, low=low, high=high, minute_now=minute_now, newest=newest
+        )
+    for (org, category, _user), minute in newest.items():
+        for name, width in WINDOWS.items():
+            if minute > minute_now - width:
+                active[(org, category, name)] += 1
+
+
+async def _newest_visible(
+    connection: AsyncConnection,
+    wanted: set[tuple[str, int, str]],
+    *,
+    low: int,
+    high: int,
+    minute_now: int,
+    newest: dict[tuple[str, int, str], int],
+) -> None:
+    """Into ``newest``: each wanted key's newest minute at or before now in hours low..high."""
     rows = await connection.execute(
         sa.select(
             activity.c.organization_id,
@@ -147,11 +174,13 @@ async def _add_users_ahead_of_now(
             activity.c.hour,
             activity.c.mask,
         )
-        .where(activity.c.user_id.in_(sorted({user for _, _, user in ahead})))
-        .where(activity.c.hour >= first_hour, activity.c.hour <= minute_now)
+        .where(
+            one_of(
+                activity.c.user_id, sorted({user for _, _, user in wanted}), connection.dialect.name
+            )
+        )
+        .where(activity.c.hour >= low, activity.c.hour <= high)
     )
-    wanted = {tuple(row) for row in ahead}
-    newest: dict[tuple[str, int, str], int] = {}
     for org, category, user, hour, mask in rows:
         key = (org, category, user)
         if key not in wanted:
@@ -161,10 +190,6 @@ async def _add_users_ahead_of_now(
         if visible:
             minute = hour + 60 * (visible.bit_length() - 1)
             newest[key] = max(newest.get(key, minute), minute)
-    for (org, category, _user), minute in newest.items():
-        for name, width in WINDOWS.items():
-            if minute > minute_now - width:
-                active[(org, category, name)] += 1
 
 
 async def _seats(
