@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
@@ -131,31 +130,30 @@ async def build_report(
 ) -> dict[str, Any]:
     """The report over ``request``'s buckets for one organization, or all when ``None``."""
     edges_us = [to_microseconds(edge) for edge in request.edges]
-    counts = await report_query.bucket_minutes(
+    activity: list[dict[str, Any]] = [
+        {
+            "time": format_datetime_utc(request.edges[bucket]),
+            "duration": (edges_us[bucket + 1] - edges_us[bucket]) * 1000,
+            "user_activity": [],
+        }
+        for bucket in range(len(request.edges) - 1)
+    ]
+    totals: dict[str, int] = {}
+    async for rows in report_query.bucket_minutes(
         connection,
         organization_key=organization_id or ALL_ORGANIZATIONS_KEY,
         category=int(request.category),
         edges=[-(-us // _MINUTE_US) for us in edges_us],
-    )
-    per_bucket: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    totals: Counter[str] = Counter()
-    for (bucket, user_id), count in counts.items():
-        per_bucket[bucket].append((user_id, count))
-        totals[user_id] += count
-    found = await report_query.profiles(connection, sorted(totals))
-    activity = [
-        {
-            "time": format_datetime_utc(request.edges[bucket]),
-            "duration": (edges_us[bucket + 1] - edges_us[bucket]) * 1000,
-            "user_activity": [
+    ):
+        for bucket, user_id, count in rows:
+            activity[bucket]["user_activity"].append(
                 {"user_id": user_id, "duration": count * NANOSECONDS_PER_MINUTE, "count": count}
-                for user_id, count in sorted(per_bucket[bucket], key=lambda uc: (-uc[1], uc[0]))
-            ],
-        }
-        for bucket in range(len(request.edges) - 1)
-    ]
+            )
+            totals[user_id] = totals.get(user_id, 0) + count
+    user_ids = sorted(totals)
+    found = await report_query.profiles(connection, user_ids)
     users = {}
-    for user_id in sorted(totals):
+    for user_id in user_ids:
         profile = found.get(user_id) or report_query.Profile(user_id, "", "", ())
         users[user_id] = {
             "id": user_id,

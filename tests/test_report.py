@@ -318,6 +318,30 @@ async def test_range_beyond_retention_and_future(
     assert nonempty == [("2026-11-01T00:00:00Z", {"u1": 1})]
 
 
+async def test_bucket_of_centuries(
+    store: Store, client: Client, admin_headers: dict[str, str]
+) -> None:
+    """A bucket whose nanoseconds exceed 64 bits is still answered exactly."""
+    await ingest(store, [{"user_id": "u1", "category": "tunnel", "time": "2026-11-24T11:59:00Z"}])
+    status, body = await get_report(
+        client,
+        admin_headers,
+        start="0001-01-01T00:00:00Z",
+        end="9999-01-01T00:00:00Z",
+        interval="10000 year",
+    )
+    assert status == 200, body
+    (bucket,) = body["activity"]
+    assert (
+        bucket["duration"]
+        == (dt.datetime(9999, 1, 1, tzinfo=UTC) - dt.datetime(1, 1, 1, tzinfo=UTC))
+        // dt.timedelta(microseconds=1)
+        * 1000
+    )
+    assert bucket["duration"] > 2**64
+    assert counts(body) == [{"u1": 1}]
+
+
 async def test_ties_sorted_by_user_id_and_profiles(
     store: Store, client: Client, admin_headers: dict[str, str]
 ) -> None:

@@ -267,7 +267,9 @@ async def test_split_at_a_boundary(
 @st.composite
 def calendar_cases(draw: st.DrawFn) -> tuple[list[Event], dict[str, str]]:
     """Long ranges, mostly by calendar months and years, and events around their edges."""
-    interval = draw(st.sampled_from(["1 month", "1 month", "2 months", "1 year", "5 days"]))
+    interval = draw(
+        st.sampled_from(["1 month", "1 month", "2 months", "1 year", "5 days", "1 week", "1 day"])
+    )
     start = LONG_WINDOW + dt.timedelta(
         seconds=draw(st.integers(-40 * 86400, 290 * 86400)),
         microseconds=draw(st.sampled_from([0, 0, 1, 500_000])),
@@ -289,7 +291,28 @@ def calendar_cases(draw: st.DrawFn) -> tuple[list[Event], dict[str, str]]:
     return draw(_events(near_edges | st.integers(first, last))), params
 
 
+_WEEKS_FROM = LONG_WINDOW + dt.timedelta(days=10, hours=15, minutes=27, seconds=30)
+_WEEK_EDGES = [int((_WEEKS_FROM + dt.timedelta(weeks=k)).timestamp()) for k in range(5)]
+
+
 @settings(PROPERTY_SETTINGS, max_examples=100)
+@example(  # 30 days by week from mid-afternoon: each edge's day is read from its shorter side
+    case=(
+        [
+            (user, None, "ide", edge + delta, length)
+            for user, (delta, length) in enumerate(
+                [(-5 * 3600, 4 * 3600), (-1800, 7200), (3600, 600), (-11 * 3600, None)]
+            )
+            for edge in _WEEK_EDGES
+        ],
+        {
+            "start": _WEEKS_FROM.isoformat(),
+            "end": (_WEEKS_FROM + dt.timedelta(days=30)).isoformat(),
+            "interval": "1 week",
+        },
+    ),
+    category="any",
+)
 @given(case=calendar_cases(), category=st.sampled_from(("any", "ide")))
 async def test_calendar_buckets_match_brute_force(
     store: Store, case: tuple[list[Event], dict[str, str]], category: str

@@ -5,14 +5,15 @@ Buckets arrive as epoch-minute edges ``M_0 < … < M_n``: minute *m* is in bucke
 
 * UTC days wholly inside a bucket from the daily rollup ``activity_daily``;
 * hours wholly inside a bucket, on the days an edge cuts, from the hourly ``minutes``;
-* the at most ``n + 1`` hours that an edge cuts (edges off the hour), fetched as masks and
-  split between their buckets here with bit masks.
+* the at most ``n + 1`` hours that an edge cuts (edges off the hour) from their masks, each
+  joined to its pieces (bucket, minute mask) and counted as ``popcount(mask & piece)``.
 
-The first two are summed in the database in one statement (``UNION ALL``, then
-``SUM(minutes) GROUP BY bucket, user``): for buckets of equal length (every unit but months and
-years) the bucket is arithmetic on the row's start, ``(start / 60 - M_0) / step``; for calendar
-buckets it is a binary search written as nested ``CASE``s over the buckets' first hours or days.
-So a report whose edges fall on UTC midnight reads days only.
+All three are summed in the database in one statement (``UNION ALL``, then
+``SUM(minutes) GROUP BY bucket, user``), so one row per (bucket, user) comes back. For buckets
+of equal length (every unit but months and years) the bucket is arithmetic on the row's start,
+``(start / 60 - M_0) / step``; for calendar buckets it is a binary search written as nested
+``CASE``s over the buckets' first hours or days. So a report whose edges fall on UTC midnight
+reads days only.
 """
 
 from __future__ import annotations
@@ -21,22 +22,23 @@ import bisect
 import dataclasses
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY, HOUR, SERVICE_ROLE, minute_mask
 from exporter.store.schema import activity, activity_daily, site_roles, users
-
-BucketCounts = dict[tuple[int, str], int]
-"""Active minutes keyed (bucket index, user id)."""
+from exporter.store.sql import one_of, popcount
 
 Span = tuple[int, int, int]
 """(bucket, first, end): a run of whole hours or days (epoch seconds) inside one bucket."""
 
-_CHUNK = 500
+_SQLITE_CHUNK = 500  # parameters per IN list
 _MAX_HOUR_RANGES = 64
+_WORK_MEM = "64MB"  # for the report's transaction on PostgreSQL
+_BATCH_ROWS = 10_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,61 +53,147 @@ class Profile:
 
 async def bucket_minutes(
     connection: AsyncConnection, *, organization_key: str, category: int, edges: Sequence[int]
-) -> BucketCounts:
-    """Active minutes of one (organization, category) slice per bucket and user."""
-    counts: BucketCounts = defaultdict(int)
+) -> AsyncIterator[Sequence[sa.Row[int, str, int]]]:
+    """Active minutes of one (organization, category) slice as (bucket, user, minutes) rows.
+
+    The rows come in the report's order (by bucket, most minutes first, then user id byte by
+    byte) and in batches from a server-side cursor, so they never all sit in memory at once.
+    """
     cut = _cut_hours(edges)
-    whole = _whole(organization_key, category, edges, set(cut))
-    if whole is not None:
-        for bucket, user_id, minutes in await connection.execute(whole):
-            counts[(int(bucket), user_id)] += int(minutes)
+    parts = _whole_parts(organization_key, category, edges, set(cut))
     if cut:
-        masks = sa.select(activity.c.hour, activity.c.user_id, activity.c.mask).where(
+        parts.append(_cut_pieces(organization_key, category, cut))
+    if not parts:
+        return
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        # One hash of (bucket, user) over a few hundred thousand rows: in memory, not on disk.
+        await connection.exec_driver_sql(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+    rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("parts")
+    minutes = sa.func.sum(rows.c.minutes)
+    user_order = sa.collate(rows.c.user_id, "C") if postgresql else rows.c.user_id
+    summed = (
+        sa.select(rows.c.bucket, rows.c.user_id, minutes)
+        .group_by(rows.c.bucket, rows.c.user_id)
+        .having(minutes > 0)
+        .order_by(rows.c.bucket, minutes.desc(), user_order)
+    )
+    result = await connection.stream(summed)
+    async for partition in result.partitions(_BATCH_ROWS):
+        yield partition
+
+
+def _cut_pieces(
+    organization_key: str, category: int, cut: dict[int, list[tuple[int, int]]]
+) -> sa.Select[int, str, int]:
+    """(bucket, user, minutes) of the cut hours' masks, split into their buckets' pieces."""
+    values = sa.values(
+        sa.column("hour", sa.BigInteger),
+        sa.column("bucket", sa.Integer),
+        sa.column("piece", sa.BigInteger),
+        name="pieces",
+    ).data([(hour, bucket, piece) for hour, split in cut.items() for bucket, piece in split])
+    pieces = values.cte("pieces")  # WITH pieces (hour, …) AS (VALUES …): SQLite takes this form
+    return (
+        sa.select(
+            pieces.c.bucket.label("bucket"),
+            activity.c.user_id,
+            # as narrow as ``minutes`` elsewhere, so that SUM stays an integer sum
+            sa.cast(popcount(activity.c.mask.op("&")(pieces.c.piece)), sa.SmallInteger).label(
+                "minutes"
+            ),
+        )
+        .select_from(activity.join(pieces, activity.c.hour == pieces.c.hour))
+        .where(
             activity.c.organization_id == organization_key,
             activity.c.category == category,
             activity.c.hour.in_(sorted(cut)),
         )
-        for hour, user_id, mask in await connection.execute(masks):
-            for bucket, piece in cut[int(hour)]:
-                minutes = (int(mask) & piece).bit_count()
-                if minutes:
-                    counts[(bucket, user_id)] += minutes
-    return dict(counts)
+    )
 
 
-def _whole(
+@dataclasses.dataclass(frozen=True, slots=True)
+class _OneSidedDay:
+    """A UTC day that one edge cuts, read as its daily total and the hours of its shorter side.
+
+    With the edge's hour ``C``, the longer side ``L`` and the shorter side ``S`` (hours, ``C``
+    in neither): ``L = day - S - C``. So the day's total goes to ``L``'s bucket, ``S`` and
+    ``C`` are read from the hourly rows and taken off it, ``S`` goes to its own bucket (none
+    when it lies outside the report), and ``C`` is split by the cut pieces as everywhere.
+    """
+
+    day: int
+    total_bucket: int
+    side_bucket: int | None
+    side: tuple[int, int]  # [first, end) in epoch seconds: S and C
+
+
+def _plan_cut_days(
+    edges: Sequence[int], first_hour: int, end_hour: int
+) -> tuple[list[_OneSidedDay], list[tuple[int, int]]]:
+    """Cut days: one-sided where that reads fewer hours, else as hour ranges read whole."""
+    edges_in: dict[int, list[int]] = defaultdict(list)
+    for index, edge in enumerate(edges):
+        if edge % 1440:
+            edges_in[edge // 1440 * DAY].append(index)
+    one_sided: list[_OneSidedDay] = []
+    whole: list[tuple[int, int]] = []
+    for day, indexes in sorted(edges_in.items()):
+        low, high = max(day, first_hour), min(day + DAY, end_hour)
+        if len(indexes) == 1:
+            plan = _one_sided(day, indexes[0], edges)
+            if plan.side[1] - plan.side[0] < high - low:
+                one_sided.append(plan)
+                continue
+        if low < high:
+            whole.append((low, high))
+    return one_sided, _merged(whole)
+
+
+def _one_sided(day: int, index: int, edges: Sequence[int]) -> _OneSidedDay:
+    """How to read ``day``, cut by edge ``index`` alone, from its shorter side."""
+    edge = edges[index] * 60
+    left = index - 1 if index > 0 else None
+    right = index if index < len(edges) - 1 else None
+    before = (day, -(-edge // HOUR) * HOUR)  # the hours left of the edge and the cut hour
+    after = (edge // HOUR * HOUR, day + DAY)  # the cut hour and the hours right of it
+    options = []
+    if right is not None:
+        options.append(_OneSidedDay(day, right, left, before))
+    if left is not None:
+        options.append(_OneSidedDay(day, left, right, after))
+    return min(options, key=lambda plan: plan.side[1] - plan.side[0])
+
+
+def _whole_parts(
     organization_key: str, category: int, edges: Sequence[int], cut: set[int]
-) -> sa.Select[int, str, int] | None:
-    """``SUM(minutes)`` by (bucket, user) over whole days and the other whole hours, or None."""
+) -> list[sa.Select[int, str, int]]:
+    """(bucket, user, minutes) rows of the whole days and of the other whole hours."""
     hour_spans = _whole_spans(edges, 60)
     if not hour_spans:
-        return None
+        return []
     day_spans = _whole_spans(edges, 1440)
     first_hour, end_hour = hour_spans[0][1], hour_spans[-1][2]
+    one_sided: list[_OneSidedDay] = []
     hour_ranges = [(first_hour, end_hour)]
     if day_spans:
-        cut_days = sorted({edge // 1440 * DAY for edge in edges if edge % 1440})
-        hour_ranges = _merged(
-            (max(day, first_hour), min(day + DAY, end_hour))
-            for day in cut_days
-            if day < end_hour and first_hour < day + DAY
-        )
-        if len(hour_ranges) > _MAX_HOUR_RANGES:  # many buckets of days cut off midnight
-            day_spans, hour_ranges = [], [(first_hour, end_hour)]
+        one_sided, hour_ranges = _plan_cut_days(edges, first_hour, end_hour)
+        if len(hour_ranges) + len(one_sided) > _MAX_HOUR_RANGES:  # many buckets cut off midnight
+            day_spans, one_sided, hour_ranges = [], [], [(first_hour, end_hour)]
+    in_slice = sa.and_(
+        activity.c.organization_id == organization_key, activity.c.category == category
+    )
     parts = []
     if hour_ranges:
-        parts.append(
-            _minutes(activity, activity.c.hour, hour_spans, edges).where(
-                activity.c.organization_id == organization_key,
-                activity.c.category == category,
-                sa.or_(
-                    *(sa.and_(activity.c.hour >= a, activity.c.hour < b) for a, b in hour_ranges)
-                ),
-            )
+        hours = _minutes(activity, activity.c.hour, hour_spans, edges).where(
+            in_slice, _in_ranges(activity.c.hour, hour_ranges)
         )
         inside = sorted(hour for hour in cut if first_hour <= hour < end_hour)
         if inside:
-            parts[0] = parts[0].where(activity.c.hour.not_in(inside))
+            hours = hours.where(activity.c.hour.not_in(inside))
+        parts.append(hours)
+    if one_sided:
+        parts += _one_sided_parts(organization_key, category, one_sided, cut)
     if day_spans:
         first_day, end_day = day_spans[0][1], day_spans[-1][2]
         days = _minutes(activity_daily, activity_daily.c.day, day_spans, edges).where(
@@ -121,10 +209,74 @@ def _whole(
         if cut_inside:
             days = days.where(activity_daily.c.day.not_in(cut_inside))
         parts.append(days)
-    rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("whole")
-    return sa.select(rows.c.bucket, rows.c.user_id, sa.func.sum(rows.c.minutes)).group_by(
-        rows.c.bucket, rows.c.user_id
+    return parts
+
+
+def _one_sided_parts(
+    organization_key: str, category: int, plans: Sequence[_OneSidedDay], cut: set[int]
+) -> list[sa.Select[int, str, int]]:
+    """The daily totals of one-sided days, their sides' hours, and those taken off the totals.
+
+    The side's hours are summed per (day, user) once and then used twice, so each user adds
+    two rows per day to the final sum however many hours the side holds.
+    """
+    day = activity.c.hour - activity.c.hour % DAY
+    not_cut = (
+        sa.case((activity.c.hour.in_(sorted(cut)), 0), else_=activity.c.minutes)
+        if cut
+        else activity.c.minutes
     )
+    sides = (
+        sa.select(
+            day.label("day"),
+            activity.c.user_id,
+            sa.cast(sa.func.sum(not_cut), sa.Integer).label("side"),
+            sa.cast(sa.func.sum(activity.c.minutes), sa.Integer).label("taken"),
+        )
+        .where(
+            activity.c.organization_id == organization_key,
+            activity.c.category == category,
+            _in_ranges(activity.c.hour, [plan.side for plan in plans]),
+        )
+        .group_by(day, activity.c.user_id)
+        .cte("sides")
+    )
+    total_spans = [(plan.total_bucket, plan.day, plan.day + DAY) for plan in plans]
+    side_spans = [
+        (plan.side_bucket, plan.day, plan.day + DAY)
+        for plan in plans
+        if plan.side_bucket is not None
+    ]
+    parts = [
+        sa.select(
+            _search(total_spans, activity_daily.c.day).label("bucket"),
+            activity_daily.c.user_id,
+            activity_daily.c.minutes,
+        ).where(
+            activity_daily.c.organization_id == organization_key,
+            activity_daily.c.category == category,
+            activity_daily.c.day.in_([plan.day for plan in plans]),
+        ),
+        sa.select(
+            _search(total_spans, sides.c.day).label("bucket"),
+            sides.c.user_id,
+            (-sides.c.taken).label("minutes"),
+        ),
+    ]
+    if side_spans:
+        parts.append(
+            sa.select(
+                _search(side_spans, sides.c.day).label("bucket"),
+                sides.c.user_id,
+                sides.c.side.label("minutes"),
+            ).where(sides.c.day.in_([span[1] for span in side_spans]))
+        )
+    return parts
+
+
+def _in_ranges(column: sa.ColumnElement[int], ranges: Iterable[tuple[int, int]]) -> Any:
+    """``column`` in one of the [low, high) ranges."""
+    return sa.or_(*(sa.and_(column >= low, column < high) for low, high in ranges))
 
 
 def _minutes(
@@ -197,25 +349,27 @@ def _cut_hours(edges: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
 
 async def profiles(connection: AsyncConnection, user_ids: Sequence[str]) -> dict[str, Profile]:
     """Last-known profiles and site roles (sorted, ``activity-writer`` left out) by user id."""
+    dialect = connection.dialect.name
+    chunk_size = len(user_ids) if dialect == "postgresql" else _SQLITE_CHUNK
     found: dict[str, Profile] = {}
-    for start in range(0, len(user_ids), _CHUNK):
-        chunk = list(user_ids[start : start + _CHUNK])
+    for start in range(0, len(user_ids), max(chunk_size, 1)):
+        chunk = user_ids[start : start + chunk_size]
         roles: dict[str, list[str]] = defaultdict(list)
         for user_id, role in await connection.execute(
             sa.select(site_roles.c.user_id, site_roles.c.role).where(
-                site_roles.c.user_id.in_(chunk), site_roles.c.role != SERVICE_ROLE
+                one_of(site_roles.c.user_id, chunk, dialect), site_roles.c.role != SERVICE_ROLE
             )
         ):
             roles[user_id].append(role)
-        for row in await connection.execute(
+        for user_id, username, name, avatar_hash in await connection.execute(
             sa.select(users.c.id, users.c.username, users.c.name, users.c.avatar_hash).where(
-                users.c.id.in_(chunk)
+                one_of(users.c.id, chunk, dialect)
             )
         ):
-            found[row.id] = Profile(
-                username=row.username,
-                name=row.name,
-                avatar_hash=row.avatar_hash,
-                roles=tuple(sorted(roles[row.id])),
+            found[user_id] = Profile(
+                username=username,
+                name=name,
+                avatar_hash=avatar_hash,
+                roles=tuple(sorted(roles[user_id])),
             )
     return found

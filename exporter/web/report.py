@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import orjson
 from aiohttp import web
 
 from exporter.auth import Principal
@@ -24,7 +27,7 @@ async def get_activity_report(request: web.Request) -> web.Response:
         organization_id = await resolve_organization(connection, parsed.org)
         _authorize(who, organization_id)
         body = await build_report(connection, parsed, organization_id=organization_id)
-    return web.json_response(body)
+    return web.Response(body=_dumps(body), content_type="application/json")
 
 
 def _single_values(request: web.Request) -> dict[str, str]:
@@ -47,3 +50,11 @@ def _authorize(who: Principal, organization_id: str | None) -> None:
             )
     elif not who.reads_organization(organization_id):
         raise Forbidden(f"You may not read the activity of organization {organization_id!r}.")
+
+
+def _dumps(body: object) -> bytes:
+    """Compact JSON: orjson (megabytes at 10,000 users), json for integers beyond 64 bits."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:  # the nanoseconds of buckets many centuries long
+        return json.dumps(body, separators=(",", ":")).encode()
