@@ -1,13 +1,13 @@
 """Rendering the exposition: the snapshot part once per refresh, the live part per scrape.
 
-Both formats (Prometheus text 0.0.4 and OpenMetrics 1.0) are rendered when a snapshot is
-made, plain and gzip-compressed, so a scrape only renders the few live samples and joins
-bytes. Gzip members may be concatenated: a multi-member stream is valid gzip.
+Each format (Prometheus text 0.0.4 and OpenMetrics 1.0), plain or gzip-compressed, is
+rendered the first time a scrape asks for it after a refresh and kept with the snapshot, so
+later scrapes only render the few live samples and join bytes. Gzip members may be
+concatenated: a multi-member stream is valid gzip.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import time
 from collections.abc import Callable
@@ -26,28 +26,37 @@ _EOF = b"# EOF\n"
 _GZIP_LEVEL = 6
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class Exposition:
-    """The snapshot's families, rendered; OpenMetrics without its ``# EOF`` line."""
+    """The snapshot's families, each variant rendered on first use and then kept.
 
-    text: bytes
-    openmetrics: bytes
-    text_gzip: bytes
-    openmetrics_gzip: bytes
+    A refresh only collects the readings; a scraper asks for one format, usually gzip, so a
+    refresh costs one rendering instead of four. OpenMetrics is kept without its ``# EOF``.
+    """
+
+    def __init__(self, readings: GaugeReadings | None) -> None:
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(SnapshotCollector(readings))
+        self._bodies: dict[tuple[bool, bool], bytes] = {}
+
+    def body(self, *, openmetrics: bool, compress: bool) -> bytes:
+        """The families in one format, gzip-compressed when asked."""
+        cached = self._bodies.get((openmetrics, compress))
+        if cached is not None:
+            return cached
+        if compress:
+            plain = self.body(openmetrics=openmetrics, compress=False)
+            rendered = gzip.compress(plain, _GZIP_LEVEL, mtime=0)
+        elif openmetrics:
+            rendered = _openmetrics(self._registry).removesuffix(_EOF)
+        else:
+            rendered = generate_text(self._registry)
+        self._bodies[(openmetrics, compress)] = rendered
+        return rendered
 
 
 def render_snapshot(readings: GaugeReadings | None) -> Exposition:
-    """Render one refresh's families in both formats, plain and gzip."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(readings))
-    text = generate_text(registry)
-    openmetrics = _openmetrics(registry).removesuffix(_EOF)
-    return Exposition(
-        text=text,
-        openmetrics=openmetrics,
-        text_gzip=gzip.compress(text, _GZIP_LEVEL, mtime=0),
-        openmetrics_gzip=gzip.compress(openmetrics, _GZIP_LEVEL, mtime=0),
-    )
+    """One refresh's families, ready to render in either format."""
+    return Exposition(readings)
 
 
 def _openmetrics(registry: CollectorRegistry) -> bytes:
@@ -103,10 +112,6 @@ def render_scrape(
     exposition: Exposition, live: LiveRenderer, *, openmetrics: bool, compress: bool
 ) -> tuple[bytes, str]:
     """The body and content type of one scrape."""
-    if openmetrics:
-        head = exposition.openmetrics_gzip if compress else exposition.openmetrics
-        content_type = OPENMETRICS_TYPE
-    else:
-        head = exposition.text_gzip if compress else exposition.text
-        content_type = TEXT_TYPE
+    head = exposition.body(openmetrics=openmetrics, compress=compress)
+    content_type = OPENMETRICS_TYPE if openmetrics else TEXT_TYPE
     return head + live.render(openmetrics=openmetrics, compress=compress), content_type

@@ -26,7 +26,7 @@ PRUNE_EVERY_SECONDS = 600.0
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Gauge values as of ``taken_at`` and their exposition, rendered once."""
+    """Gauge values as of ``taken_at`` and their exposition, each format rendered once."""
 
     readings: GaugeReadings | None
     taken_at: float
