@@ -31,8 +31,12 @@ def _split(name: str, sql_type: str = "text") -> str:
 
 
 def _joined(values: Iterable[object]) -> str:
-    """The parameter value that ``_split`` takes apart."""
-    return ",".join(map(str, values))
+    """The parameter value that ``_split`` takes apart (a stray comma would shift the arrays)."""
+    texts = list(map(str, values))
+    joined = ",".join(texts)
+    if joined.count(",") != max(len(texts) - 1, 0) or texts == [""]:
+        raise ValueError("an ingest array value is empty or contains a comma")
+    return joined
 
 
 _UPSERT_HOURS_SQL = f"""
