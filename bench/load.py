@@ -117,6 +117,15 @@ async def latency_ms(fetch: Callable[[], Any], runs: int) -> dict[str, float]:
     return {"median": statistics.median(timings), "max": max(timings)}
 
 
+async def get_body(session: aiohttp.ClientSession, url: str, token: str) -> bytes:
+    """The body of a GET with a token, read to the last byte; parsing it is the client's time."""
+    async with session.get(url, headers={"Session-Token": token}) as response:
+        body = await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status}: {body[:500]!r}")
+        return body
+
+
 async def get_json(session: aiohttp.ClientSession, url: str, token: str) -> Any:
     """GET a JSON document with a token, insisting on 200."""
     async with session.get(url, headers={"Session-Token": token}) as response:

@@ -4,11 +4,13 @@ Buckets arrive as epoch-minute edges ``M_0 < … < M_n``: minute *m* is in bucke
 ``M_i ≤ m < M_(i+1)``. A bucket is read at the coarsest grain that fits:
 
 * UTC days wholly inside a bucket from the daily rollup ``activity_daily``;
-* hours wholly inside a bucket, on the days an edge cuts, from the hourly ``minutes``;
+* a day that one edge cuts as its daily total, less the hours of its shorter side (and the
+  edge's hour), which go to their own bucket (``_OneSidedDay``);
+* the other hours wholly inside a bucket, on the days edges cut, from the hourly ``minutes``;
 * the at most ``n + 1`` hours that an edge cuts (edges off the hour) from their masks, each
   joined to its pieces (bucket, minute mask) and counted as ``popcount(mask & piece)``.
 
-All three are summed in the database in one statement (``UNION ALL``, then
+All of them are summed in the database in one statement (``UNION ALL``, then
 ``SUM(minutes) GROUP BY bucket, user``), so one row per (bucket, user) comes back. For buckets
 of equal length (every unit but months and years) the bucket is arithmetic on the row's start,
 ``(start / 60 - M_0) / step``; for calendar buckets it is a binary search written as nested
