@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from exporter.config import Config
 from exporter.model import Category
 from exporter.store import Store
+from exporter.store.bulk_postgresql import _joined
 from exporter.web import create_app
 from exporter.web.keys import STORE
 from tests.helpers import T0, FakeClock, iso, make_token, stored_activity, stored_totals
@@ -812,3 +813,15 @@ async def test_store_takes_an_empty_batch(store: Store) -> None:
     result = await store.ingest([])
     assert (result.accepted, result.minutes, result.new_minutes) == (0, 0, 0)
     assert await whole_state(store) == before
+
+
+@pytest.mark.parametrize("values", [["a", "b,c"], [""]])
+def test_joined_arrays_refuse_values_that_would_shift(values: list[str]) -> None:
+    """PostgreSQL's ingest arrays travel comma-joined; a value that would shift them is refused."""
+    with pytest.raises(ValueError, match="comma"):
+        _joined(values)
+
+
+def test_joined_arrays_round_trip() -> None:
+    """Ids, ``*`` and integers join into what ``string_to_array`` splits back."""
+    assert _joined(["org-1", "*", 7]).split(",") == ["org-1", "*", "7"]
