@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
+import zlib
 from typing import Any
 
 import psycopg
@@ -23,6 +23,7 @@ from tests.metrics_helpers import active, refresh, scrape, value
 
 CATEGORIES = ["any", *(c.token for c in EVENT_CATEGORIES)]
 WINDOWS = ["1h", "1d", "7d", "30d"]
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
 async def post(
@@ -284,11 +285,19 @@ async def test_openmetrics_and_gzip(
     assert text.endswith("# EOF\n")
     plain = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
     assert plain.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    zipped = await client.get(
-        "/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
-    )
-    assert zipped.headers["Content-Encoding"] == "gzip"
-    assert b"usage_active_users" in gzip.decompress(await zipped.read())
+    for accept, last_line in (("text/plain", b"process_max_fds"), (OPENMETRICS, b"# EOF")):
+        zipped = await client.get(
+            "/metrics",
+            headers={"Accept-Encoding": "gzip", "Accept": accept},
+            auto_decompress=False,
+        )
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)  # reads exactly one gzip member
+        unzipped = member.decompress(await zipped.read())
+        assert member.eof, "one complete gzip member"
+        assert member.unused_data == b"", "nothing after the first member"
+        assert b"usage_active_users" in unzipped
+        assert unzipped.splitlines()[-1].startswith(last_line)
 
 
 async def test_no_per_user_label(
