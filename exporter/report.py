@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any, Final, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -130,14 +131,7 @@ async def build_report(
 ) -> dict[str, Any]:
     """The report over ``request``'s buckets for one organization, or all when ``None``."""
     edges_us = [to_microseconds(edge) for edge in request.edges]
-    activity: list[dict[str, Any]] = [
-        {
-            "time": format_datetime_utc(request.edges[bucket]),
-            "duration": (edges_us[bucket + 1] - edges_us[bucket]) * 1000,
-            "user_activity": [],
-        }
-        for bucket in range(len(request.edges) - 1)
-    ]
+    per_bucket: list[list[tuple[str, int]]] = [[] for _ in request.edges[1:]]
     totals: dict[str, int] = {}
     async for rows in report_query.bucket_minutes(
         connection,
@@ -146,10 +140,23 @@ async def build_report(
         edges=[-(-us // _MINUTE_US) for us in edges_us],
     ):
         for bucket, user_id, count in rows:
-            activity[bucket]["user_activity"].append(
-                {"user_id": user_id, "duration": count * NANOSECONDS_PER_MINUTE, "count": count}
-            )
+            per_bucket[bucket].append((user_id, count))
             totals[user_id] = totals.get(user_id, 0) + count
+    activity = []
+    for bucket, entries in enumerate(per_bucket):
+        entries.sort(key=itemgetter(0))  # most minutes first, ties by user id: two stable sorts
+        entries.sort(key=itemgetter(1), reverse=True)
+        activity.append(
+            {
+                "time": format_datetime_utc(request.edges[bucket]),
+                "duration": (edges_us[bucket + 1] - edges_us[bucket]) * 1000,
+                "user_activity": [
+                    {"user_id": user_id, "duration": count * NANOSECONDS_PER_MINUTE, "count": count}
+                    for user_id, count in entries
+                ],
+            }
+        )
+        per_bucket[bucket] = []  # each bucket's pairs go as soon as its entries are built
     user_ids = sorted(totals)
     found = await report_query.profiles(connection, user_ids)
     users = {}

@@ -58,8 +58,8 @@ async def bucket_minutes(
 ) -> AsyncIterator[Sequence[sa.Row[int, str, int]]]:
     """Active minutes of one (organization, category) slice as (bucket, user, minutes) rows.
 
-    The rows come in the report's order (by bucket, most minutes first, then user id byte by
-    byte) and in batches from a server-side cursor, so they never all sit in memory at once.
+    The rows come in batches from a server-side cursor, so they never all sit in memory at
+    once, and in no particular order: sorting 180,000 rows took PostgreSQL longer than Python.
     """
     cut = _cut_hours(edges)
     parts = _whole_parts(organization_key, category, edges, set(cut))
@@ -67,18 +67,15 @@ async def bucket_minutes(
         parts.append(_cut_pieces(organization_key, category, cut))
     if not parts:
         return
-    postgresql = connection.dialect.name == "postgresql"
-    if postgresql:
+    if connection.dialect.name == "postgresql":
         # One hash of (bucket, user) over a few hundred thousand rows: in memory, not on disk.
         await connection.exec_driver_sql(f"SET LOCAL work_mem = '{_WORK_MEM}'")
     rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("parts")
     minutes = sa.func.sum(rows.c.minutes)
-    user_order = sa.collate(rows.c.user_id, "C") if postgresql else rows.c.user_id
     summed = (
         sa.select(rows.c.bucket, rows.c.user_id, minutes)
         .group_by(rows.c.bucket, rows.c.user_id)
         .having(minutes > 0)
-        .order_by(rows.c.bucket, minutes.desc(), user_order)
     )
     result = await connection.stream(summed)
     async for partition in result.partitions(_BATCH_ROWS):
@@ -176,12 +173,11 @@ def _whole_parts(
         return []
     day_spans = _whole_spans(edges, 1440)
     first_hour, end_hour = hour_spans[0][1], hour_spans[-1][2]
-    one_sided: list[_OneSidedDay] = []
-    hour_ranges = [(first_hour, end_hour)]
-    if day_spans:
-        one_sided, hour_ranges = _plan_cut_days(edges, first_hour, end_hour)
-        if len(hour_ranges) + len(one_sided) > _MAX_HOUR_RANGES:  # many buckets cut off midnight
-            day_spans, one_sided, hour_ranges = [], [], [(first_hour, end_hour)]
+    # Every day the report touches is whole inside a bucket (read from day_spans) or cut by an
+    # edge off midnight (planned here), so the plan leaves no hour out.
+    one_sided, hour_ranges = _plan_cut_days(edges, first_hour, end_hour)
+    if len(hour_ranges) + len(one_sided) > _MAX_HOUR_RANGES:  # many buckets cut off midnight
+        day_spans, one_sided, hour_ranges = [], [], [(first_hour, end_hour)]
     in_slice = sa.and_(
         activity.c.organization_id == organization_key, activity.c.category == category
     )
