@@ -61,7 +61,7 @@ def one_of(column: sa.ColumnElement[Any], values: Collection[Any], dialect_name:
         return column.in_(list(values))
     if values and all(isinstance(value, str) for value in values):
         joined = ",".join(values)
-        if joined.count(",") == len(values) - 1:
+        if joined and joined.count(",") == len(values) - 1:  # '' would split into no element
             return column == sa.any_(sa.func.string_to_array(joined, ","))
     array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
     return column == sa.any_(array)
