@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY
+from exporter.store.sql import comma_joined
 
 RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
 
@@ -32,9 +33,8 @@ def _split(name: str, sql_type: str = "text") -> str:
 
 def _joined(values: Iterable[object]) -> str:
     """The parameter value that ``_split`` takes apart (a stray comma would shift the arrays)."""
-    texts = list(map(str, values))
-    joined = ",".join(texts)
-    if joined.count(",") != max(len(texts) - 1, 0) or texts == [""]:
+    joined = comma_joined(values)
+    if joined is None:
         raise ValueError("an ingest array value is empty or contains a comma")
     return joined
 

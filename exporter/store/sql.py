@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,9 +59,22 @@ def one_of(column: sa.ColumnElement[Any], values: Collection[Any], dialect_name:
     """
     if dialect_name != "postgresql":
         return column.in_(list(values))
-    if values and all(isinstance(value, str) for value in values):
-        joined = ",".join(values)
-        if joined and joined.count(",") == len(values) - 1:  # '' would split into no element
+    if all(isinstance(value, str) for value in values):
+        joined = comma_joined(values)
+        if joined is not None:
             return column == sa.any_(sa.func.string_to_array(joined, ","))
     array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
     return column == sa.any_(array)
+
+
+def comma_joined(values: Iterable[object]) -> str | None:
+    """The values as one string that ``string_to_array(…, ',')`` splits back into them.
+
+    ``None`` when that would not give them back: a value holding a comma, or a lone ``''``
+    (which splits into no element at all).
+    """
+    texts = list(map(str, values))
+    joined = ",".join(texts)
+    if texts == [""] or joined.count(",") != max(len(texts) - 1, 0):
+        return None
+    return joined
