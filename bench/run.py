@@ -176,9 +176,11 @@ async def measure(store_name: str, url: str, scale: Scale, token: str, rows: lis
             )
         )
 
+        # Each batch a minute of its own, so that every event is a new user-minute (the target's
+        # "one point event per user-minute"), never a replay of an earlier batch.
         minute = time.time() // 60 * 60
         beats = [
-            load.heartbeat_batch(i * 5000, scale.users, scale.organizations, minute - 60 * (i % 5))
+            load.heartbeat_batch(i * 5000, scale.users, scale.organizations, minute - 60 * i)
             for i in range(scale.heartbeat_batches)
         ]
         result = await load.post_batches(base, token, beats, clients=4)

@@ -133,15 +133,23 @@ async def build_report(
     edges_us = [to_microseconds(edge) for edge in request.edges]
     per_bucket: list[list[tuple[str, int]]] = [[] for _ in request.edges[1:]]
     totals: dict[str, int] = {}
-    async for rows in report_query.bucket_minutes(
+    async for first, rows in report_query.bucket_minutes(
         connection,
         organization_key=organization_id or ALL_ORGANIZATIONS_KEY,
         category=int(request.category),
         edges=[-(-us // _MINUTE_US) for us in edges_us],
     ):
-        for bucket, user_id, count in rows:
-            per_bucket[bucket].append((user_id, count))
-            totals[user_id] = totals.get(user_id, 0) + count
+        user_ids = [row[0] for row in rows]
+        for column in range(1, len(rows[0])):
+            per_bucket[first + column - 1] += [
+                (user_id, row[column])
+                for user_id, row in zip(user_ids, rows, strict=True)
+                if row[column]
+            ]
+        for user_id, row in zip(user_ids, rows, strict=True):
+            total = sum(row[1:])
+            if total:
+                totals[user_id] = totals.get(user_id, 0) + total
     activity = []
     for bucket, entries in enumerate(per_bucket):
         entries.sort(key=itemgetter(0))  # most minutes first, ties by user id: two stable sorts

@@ -1,4 +1,4 @@
-"""The daily rollup ``activity_daily``: exact at ingest, pruned, backfilled, read by reports.
+"""The day blocks ``activity_days``: exact at ingest, pruned, backfilled, read by reports.
 
 The store is not reset between Hypothesis examples, so each example works under fresh user
 and organization ids and compares only the rows of those ids.
@@ -23,7 +23,7 @@ from exporter.model import DAY, Category
 from exporter.report import build_report, parse_parameters
 from exporter.store import Store, bulk_postgresql, ingest
 from exporter.store.gauges import prune
-from exporter.store.schema import activity, activity_daily
+from exporter.store.schema import DAY_COLUMNS, DAYS_PER_BLOCK, activity, activity_days
 from tests.helpers import T0, FakeClock
 from tests.support import RawEvent, raw_to_events
 
@@ -47,14 +47,16 @@ def _events_of(store: Store, raw: list[RawEvent], prefix: str) -> list[Event]:
 async def _daily_and_hourly_sums(
     store: Store, prefix: str
 ) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
-    """The daily rows of a prefix, and its hourly ``minutes`` summed per day."""
+    """The non-zero days of a prefix's day blocks, and its hourly ``minutes`` summed per day."""
     async with store.read() as connection:
-        daily = {
-            (r.organization_id, r.category, r.day, r.user_id): r.minutes
-            for r in await connection.execute(
-                sa.select(activity_daily).where(activity_daily.c.user_id.startswith(prefix))
-            )
-        }
+        daily = {}
+        for r in await connection.execute(
+            sa.select(activity_days).where(activity_days.c.user_id.startswith(prefix))
+        ):
+            for index, name in enumerate(DAY_COLUMNS):
+                if minutes := r._mapping[name]:
+                    day = (r.block * DAYS_PER_BLOCK + index) * DAY
+                    daily[(r.organization_id, r.category, day, r.user_id)] = minutes
         sums: dict[tuple[Any, ...], int] = defaultdict(int)
         for r in await connection.execute(
             sa.select(activity).where(activity.c.user_id.startswith(prefix))
@@ -97,7 +99,10 @@ async def test_daily_rows_are_the_hourly_minutes_summed_per_day(
 async def test_pruning_deletes_days_wholly_older_than_the_retention(
     store: Store, clock: FakeClock
 ) -> None:
-    """Days that ended before now - retention go; the day the horizon falls in stays."""
+    """Days that ended before now - retention go; the day the horizon falls in stays.
+
+    (The fixed T0 puts the three days into one block, whose older days are zeroed.)
+    """
     prefix = "prune-"
     raw = [(0, 0, Category.IDE, 0, 10), (0, 0, Category.IDE, 2 * 1440 + 600, 10)]
     await store.ingest(_events_of(store, raw, prefix))
@@ -108,15 +113,22 @@ async def test_pruning_deletes_days_wholly_older_than_the_retention(
     daily, sums = await _daily_and_hourly_sums(store, prefix)
     assert {key[2] for key in daily} == {first_day + 2 * DAY}
     assert daily == sums
+    async with store.write() as connection:
+        await prune(connection, now=clock() + DAYS_PER_BLOCK * DAY, retention=DAY)
+        left = await connection.execute(
+            sa.select(sa.func.count()).where(activity_days.c.user_id.startswith(prefix))
+        )
+        assert left.scalar_one() == 0  # the whole block went
 
 
-async def test_migration_backfills_the_daily_rollup(store: Store) -> None:
-    """Upgrading a store from revision 0002 fills ``activity_daily`` from the hourly rows."""
+async def test_migrations_backfill_the_day_blocks(store: Store) -> None:
+    """Upgrading from revision 0002 fills the daily rows from the hours, then the blocks."""
     raw = [(0, 0, Category.IDE, 100, 1440), (1, 1, Category.APP, 1400, 90)]
     await store.ingest(_events_of(store, raw, "mig-"))
     before, _ = await _daily_and_hourly_sums(store, "mig-")
+    assert before
     async with store.write() as connection:
-        await connection.execute(sa.text("DROP TABLE activity_daily"))
+        await connection.execute(sa.text("DROP TABLE activity_days"))
         await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0002'"))
     await store.migrate()
     after, sums = await _daily_and_hourly_sums(store, "mig-")
@@ -138,7 +150,7 @@ async def _report(store: Store, params: dict[str, str]) -> dict[str, Any]:
         ("2026-11-01T00:00:00Z", "2026-11-24T10:30:00Z", "3 days"),
     ],
 )
-async def test_reports_of_whole_days_read_the_daily_rollup(
+async def test_reports_of_whole_days_read_the_day_blocks(
     store: Store, start: str, end: str, interval: str
 ) -> None:
     """Deleting the hourly rows of days that no edge cuts leaves a midnight report unchanged."""
@@ -163,7 +175,7 @@ async def test_reports_of_whole_days_read_the_daily_rollup(
         assert deleted.rowcount
     assert await _report(store, params) == before
     async with store.write() as connection:
-        await connection.execute(sa.delete(activity_daily))
+        await connection.execute(sa.delete(activity_days))
     hours_only = await _report(store, params)
     assert [b["duration"] for b in hours_only["activity"]] == [
         b["duration"] for b in before["activity"]

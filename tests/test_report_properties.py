@@ -327,7 +327,7 @@ async def test_calendar_buckets_match_brute_force(
 
 @st.composite
 def midnight_cases(draw: st.DrawFn) -> tuple[list[Event], dict[str, str]]:
-    """Ranges from a UTC midnight by whole days, weeks and months: mostly the daily rollup."""
+    """Ranges from a UTC midnight by whole days, weeks and months: mostly the day blocks."""
     interval = draw(st.sampled_from(["1 day", "2 days", "1 week", "1 month"]))
     first_day = int(LONG_WINDOW.timestamp()) // 86400 * 86400 + 86400
     start = dt.datetime.fromtimestamp(first_day + 86400 * draw(st.integers(0, 250)), UTC)
@@ -350,7 +350,7 @@ def midnight_cases(draw: st.DrawFn) -> tuple[list[Event], dict[str, str]]:
 async def test_midnight_buckets_match_brute_force(
     store: Store, case: tuple[list[Event], dict[str, str]], category: str
 ) -> None:
-    """Buckets of whole UTC days (read from the daily rollup) equal the brute-force count."""
+    """Buckets of whole UTC days (read from the day blocks) equal the brute-force count."""
     events, params = case
     prefix = await _ingest_example(store, events)
     params = {**params, "category": category}

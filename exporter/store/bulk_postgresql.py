@@ -20,6 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY
+from exporter.store import day_blocks
+from exporter.store.schema import DAYS_PER_BLOCK
 from exporter.store.sql import comma_joined
 
 RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
@@ -55,18 +57,14 @@ _UPSERT_HOURS_SQL = f"""
 
 _UPSERT_HOURS = sa.text(_UPSERT_HOURS_SQL)
 
-# Every activity row lock comes before every daily row lock (the daily rows come out of a
+# Every activity row lock comes before every day-block row lock (the block rows come out of a
 # sort, which reads all of ``written`` first), each in key order.
 _UPSERT_ACTIVITY = sa.text(
     f"""
-    WITH written AS ({_UPSERT_HOURS_SQL}), daily AS (
-        INSERT INTO activity_daily AS d (organization_id, category, day, user_id, minutes)
-        SELECT organization_id, category, hour - hour % 86400, user_id, sum(added) FROM written
-        WHERE added > 0
-        GROUP BY organization_id, category, hour - hour % 86400, user_id
-        ORDER BY organization_id, category, hour - hour % 86400, user_id
-        ON CONFLICT (organization_id, category, day, user_id) DO UPDATE
-        SET minutes = d.minutes + excluded.minutes
+    WITH written AS ({_UPSERT_HOURS_SQL}), days AS (
+        INSERT INTO activity_days AS days {day_blocks.INSERT_COLUMNS}
+        {day_blocks.pivot_sql("written", day="hour / 86400", minutes="added", where="added > 0")}
+        {day_blocks.ADD_ON_CONFLICT}
     )
     SELECT organization_id, category, sum(added) FROM written
     WHERE added > 0
@@ -74,16 +72,17 @@ _UPSERT_ACTIVITY = sa.text(
     """  # noqa: S608  (only this module's constant is interpolated)
 )
 
+_NEW_DAYS = f"""unnest(
+    {_split("organizations")}, {_split("categories", "smallint")}, {_split("days", "bigint")},
+    {_split("users")}, {_split("minutes", "smallint")}
+) AS new (organization_id, category, day, user_id, minutes)"""
+
 _ADD_DAYS = sa.text(
     f"""
-    INSERT INTO activity_daily AS d (organization_id, category, day, user_id, minutes)
-    SELECT * FROM unnest(
-        {_split("organizations")}, {_split("categories", "smallint")},
-        {_split("days", "bigint")}, {_split("users")}, {_split("minutes", "smallint")}
-    )
-    ON CONFLICT (organization_id, category, day, user_id) DO UPDATE
-    SET minutes = d.minutes + excluded.minutes
-    """  # noqa: S608
+    INSERT INTO activity_days AS days {day_blocks.INSERT_COLUMNS}
+    {day_blocks.pivot_sql(_NEW_DAYS, day="day / 86400", minutes="minutes")}
+    {day_blocks.ADD_ON_CONFLICT}
+    """
 )
 
 _UPSERT_LAST_SEEN = sa.text(
@@ -117,9 +116,9 @@ async def upsert_activity(
 ) -> dict[tuple[str, int], int]:
     """OR the masks in and add the new bits to the days; the new minutes per (org, category).
 
-    A batch that fits in one statement takes the hourly and the daily upsert together. A larger
-    one upserts all its hours chunk by chunk first and then all its days, so that every
-    transaction still locks all its activity rows before any of its daily rows.
+    A batch that fits in one statement takes the hourly and the day-block upsert together. A
+    larger one upserts all its hours chunk by chunk first and then all its days, so that every
+    transaction still locks all its activity rows before any of its day-block rows.
     """
     ordered = sorted(rows.items())
     added: dict[tuple[str, int], int] = defaultdict(int)
@@ -135,7 +134,9 @@ async def upsert_activity(
             if count:
                 days[(organization_id, category, hour - hour % DAY, user_id)] += int(count)
                 added[(organization_id, category)] += int(count)
-    new_days = sorted(days.items())
+    # In block key order, so that the chunks lock each block row in the same order as any
+    # other writer does.
+    new_days = sorted(days.items(), key=_block_order)
     for start in range(0, len(new_days), _CHUNK):
         chunk = new_days[start : start + _CHUNK]
         await connection.execute(
@@ -149,6 +150,11 @@ async def upsert_activity(
             },
         )
     return added
+
+
+def _block_order(item: tuple[RowKey, int]) -> tuple[str, int, int, str, int]:
+    (organization_id, category, day, user_id), _ = item
+    return organization_id, category, day // DAY // DAYS_PER_BLOCK, user_id, day
 
 
 def _arrays(chunk: list[tuple[RowKey, int]]) -> dict[str, str]:

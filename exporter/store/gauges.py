@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY, HOUR, SERVICE_ROLE, minute_mask
 from exporter.store.schema import (
+    DAY_COLUMNS,
+    DAYS_PER_BLOCK,
     activity,
-    activity_daily,
+    activity_days,
     activity_totals,
     last_seen,
     memberships,
@@ -221,10 +223,21 @@ async def _seats(
 async def prune(connection: AsyncConnection, *, now: float, retention: float) -> int:
     """Delete rollup hours and days wholly older than the retention; totals are left as they are.
 
+    Day blocks wholly older go; in the block the horizon falls in, the older days are zeroed.
     Returns the number of hourly rows deleted.
     """
     horizon_hour = int((now - retention) // HOUR) * HOUR - HOUR
-    horizon_day = int((now - retention) // DAY) * DAY - DAY
+    last_gone_day = int((now - retention) // DAY) - 1  # a day number
     result = await connection.execute(sa.delete(activity).where(activity.c.hour <= horizon_hour))
-    await connection.execute(sa.delete(activity_daily).where(activity_daily.c.day <= horizon_day))
+    first_kept_block, gone_in_it = divmod(last_gone_day + 1, DAYS_PER_BLOCK)
+    await connection.execute(
+        sa.delete(activity_days).where(activity_days.c.block < first_kept_block)
+    )
+    if gone_in_it:
+        gone = [activity_days.c[name] for name in DAY_COLUMNS[:gone_in_it]]
+        await connection.execute(
+            sa.update(activity_days)
+            .where(activity_days.c.block == first_kept_block, sa.or_(*(day != 0 for day in gone)))
+            .values(dict.fromkeys(gone, 0))
+        )
     return int(result.rowcount or 0)

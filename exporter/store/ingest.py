@@ -4,8 +4,8 @@ A batch becomes rollup rows keyed (organization, category, hour, user) holding a
 The upsert ORs masks in; its ``added`` column records how many bits each write set that were
 not set before, so the number of *new* minutes is exact even with concurrent writers, and the
 monotonic totals grow by exactly that. Rows are written in key order, so concurrent batches
-lock in the same order and cannot deadlock. The daily rollup grows by the same new bits,
-per (organization, category, UTC day, user), after all of a batch's hourly rows.
+lock in the same order and cannot deadlock. The day blocks grow by the same new bits, per
+(organization, category, UTC day, user), after all of a batch's hourly rows.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import Event
 from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, Category, split_minutes
-from exporter.store import bulk_postgresql, placeholders
-from exporter.store.schema import activity, activity_daily, activity_totals, last_seen, users
+from exporter.store import bulk_postgresql, day_blocks, placeholders
+from exporter.store.schema import activity, activity_totals, last_seen, users
 from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
 
@@ -130,25 +130,8 @@ async def _upsert_activity(
             if count:
                 added[(organization_id, category)] += count
                 days[(organization_id, category, hour - hour % DAY, user_id)] += count
-    await _add_days(connection, days)
+    await day_blocks.add_days(connection, days)
     return added
-
-
-async def _add_days(connection: AsyncConnection, days: dict[RowKey, int]) -> None:
-    """Add each day's new minutes to the daily rollup, in key order."""
-    if not days:
-        return
-    statement = insert(activity_daily, connection.dialect.name)
-    statement = statement.on_conflict_do_update(
-        index_elements=[c.name for c in activity_daily.primary_key.columns],
-        set_={"minutes": activity_daily.c.minutes + statement.excluded.minutes},
-    )
-    rows = [
-        {"organization_id": org, "category": category, "day": day, "user_id": user, "minutes": n}
-        for (org, category, day, user), n in sorted(days.items())
-    ]
-    for start in range(0, len(rows), _CHUNK):
-        await connection.execute(statement, rows[start : start + _CHUNK])
 
 
 async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, int], int]) -> None:

@@ -3,26 +3,29 @@
 Buckets arrive as epoch-minute edges ``M_0 < … < M_n``: minute *m* is in bucket *i* when
 ``M_i ≤ m < M_(i+1)``. A bucket is read at the coarsest grain that fits:
 
-* UTC days wholly inside a bucket from the daily rollup ``activity_daily``;
-* a day that one edge cuts as its daily total, less the hours of its shorter side (and the
+* UTC days wholly inside a bucket from the day blocks ``activity_days``, a column per day;
+* a day that one edge cuts as its day total, less the hours of its shorter side (and the
   edge's hour), which go to their own bucket (``_OneSidedDay``);
 * the other hours wholly inside a bucket, on the days edges cut, from the hourly ``minutes``;
 * the at most ``n + 1`` hours that an edge cuts (edges off the hour) from their masks, each
   joined to its pieces (bucket, minute mask) and counted as ``popcount(mask & piece)``.
 
-All of them are summed in the database in one statement (``UNION ALL``, then
-``SUM(minutes) GROUP BY bucket, user``), so one row per (bucket, user) comes back. For buckets
-of equal length (every unit but months and years) the bucket is arithmetic on the row's start,
-``(start / 60 - M_0) / step``; for calendar buckets it is a binary search written as nested
-``CASE``s over the buckets' first hours or days. So a report whose edges fall on UTC midnight
-reads days only.
+The answer comes back pivoted: one row per user and a column per bucket, from one statement
+per run of up to 32 buckets. A block row gives each bucket the sum of its day columns that lie
+in that bucket; an hour row (bucket, user, minutes) fills the column of its bucket; ``GROUP BY
+user`` adds them up. For buckets of equal length (every unit but months and years) an hour's
+bucket is arithmetic on its start, ``(start / 60 - M_0) / step``; for calendar buckets it is a
+binary search written as nested ``CASE``s over the buckets' first hours. So a report whose
+edges fall on UTC midnight reads day blocks only: two rows per user for 30 days.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import itertools
+import operator
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -31,14 +34,22 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY, HOUR, SERVICE_ROLE, minute_mask
-from exporter.store.schema import activity, activity_daily, site_roles, users
+from exporter.store import driver
+from exporter.store.schema import (
+    DAY_COLUMNS,
+    DAYS_PER_BLOCK,
+    activity,
+    activity_days,
+    site_roles,
+    users,
+)
 from exporter.store.sql import one_of, popcount
 
 Span = tuple[int, int, int]
 """(bucket, first, end): a run of whole hours or days (epoch seconds) inside one bucket."""
 
 _SQLITE_CHUNK = 500  # parameters per IN list
-_MAX_HOUR_RANGES = 64
+_PIVOT_BUCKETS = 32  # bucket columns per statement
 _WORK_MEM = "64MB"  # for the report's transaction on PostgreSQL
 _BATCH_ROWS = 10_000
 
@@ -55,36 +66,105 @@ class Profile:
 
 async def bucket_minutes(
     connection: AsyncConnection, *, organization_key: str, category: int, edges: Sequence[int]
-) -> AsyncIterator[Sequence[sa.Row[int, str, int]]]:
-    """Active minutes of one (organization, category) slice as (bucket, user, minutes) rows.
+) -> AsyncIterator[tuple[int, Sequence[Sequence[Any]]]]:
+    """Active minutes of one (organization, category) slice, per user and bucket.
 
-    The rows come in batches from a server-side cursor, so they never all sit in memory at
-    once, and in no particular order: sorting 180,000 rows took PostgreSQL longer than Python.
+    Yields ``(first, rows)``: each row is (user id, minutes in bucket ``first``, in ``first +
+    1``, …) for a run of at most 32 buckets. Rows come in batches from a server-side cursor,
+    so they never all sit in memory at once, in no particular order, zeros included.
     """
-    cut = _cut_hours(edges)
-    parts = _whole_parts(organization_key, category, edges, set(cut))
-    if cut:
-        parts.append(_cut_pieces(organization_key, category, cut))
-    if not parts:
-        return
     if connection.dialect.name == "postgresql":
-        # One hash of (bucket, user) over a few hundred thousand rows: in memory, not on disk.
+        # One hash of the users over a few hundred thousand rows: in memory, not on disk.
         await connection.exec_driver_sql(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+    for first in range(0, len(edges) - 1, _PIVOT_BUCKETS):
+        statement = _per_user(organization_key, category, edges[first : first + _PIVOT_BUCKETS + 1])
+        if statement is None:
+            continue
+        if connection.dialect.name == "postgresql":
+            async for batch in driver.batches(connection, statement, size=_BATCH_ROWS):
+                yield first, batch
+        else:
+            result = await connection.stream(statement)
+            async for partition in result.partitions(_BATCH_ROWS):
+                yield first, partition
+
+
+def _per_user(organization_key: str, category: int, edges: Sequence[int]) -> sa.Select[Any] | None:
+    """(user, minutes of each bucket) over the buckets of ``edges``; ``None`` when none read."""
+    buckets = len(edges) - 1
+    cut = _cut_hours(edges)
+    day_ranges, hour_parts = _plan(organization_key, category, edges, set(cut))
+    if cut:
+        hour_parts.append(_cut_pieces(organization_key, category, cut))
+    parts: list[sa.Select[Any]] = []
+    if any(day_ranges):
+        parts.append(_day_columns(organization_key, category, day_ranges))
+    if hour_parts:
+        hours = (hour_parts[0] if len(hour_parts) == 1 else sa.union_all(*hour_parts)).subquery()
+        parts.append(
+            sa.select(
+                hours.c.user_id,
+                *(
+                    sa.case((hours.c.bucket == bucket, hours.c.minutes), else_=0).label(
+                        f"b{bucket}"
+                    )
+                    for bucket in range(buckets)
+                ),
+            )
+        )
+    if not parts:
+        return None
     rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("parts")
-    minutes = sa.func.sum(rows.c.minutes)
-    summed = (
-        sa.select(rows.c.bucket, rows.c.user_id, minutes)
-        .group_by(rows.c.bucket, rows.c.user_id)
-        .having(minutes > 0)
+    return sa.select(
+        rows.c.user_id, *(sa.func.sum(rows.c[f"b{bucket}"]) for bucket in range(buckets))
+    ).group_by(rows.c.user_id)
+
+
+def _day_columns(
+    organization_key: str, category: int, day_ranges: Sequence[list[tuple[int, int]]]
+) -> sa.Select[Any]:
+    """(user, b0, b1, …) of the block rows: each bucket's sum of the day columns inside it.
+
+    ``day_ranges[bucket]`` holds [first, end) ranges of day numbers. A block wholly inside a
+    range adds all its columns, a block a range ends in the columns on its side.
+    """
+    blocks = activity_days.c.block
+    columns = []
+    for bucket, ranges in enumerate(day_ranges):
+        terms = []
+        for first, end in ranges:
+            first_block, last_block = first // DAYS_PER_BLOCK, (end - 1) // DAYS_PER_BLOCK
+            low, high = first % DAYS_PER_BLOCK, (end - 1) % DAYS_PER_BLOCK + 1
+            if first_block == last_block:
+                terms.append((blocks == first_block, _days_sum(low, high)))
+                continue
+            terms.append((blocks == first_block, _days_sum(low, DAYS_PER_BLOCK)))
+            if first_block + 1 < last_block:
+                inside = sa.and_(blocks > first_block, blocks < last_block)
+                terms.append((inside, _days_sum(0, DAYS_PER_BLOCK)))
+            terms.append((blocks == last_block, _days_sum(0, high)))
+        summed: list[sa.ColumnElement[Any]] = [sa.case(term, else_=0) for term in terms]
+        if not summed:
+            summed.append(sa.literal_column("0"))
+        columns.append(functools.reduce(operator.add, summed).label(f"b{bucket}"))
+    reach = [day for ranges in day_ranges for span in ranges for day in span]
+    return sa.select(activity_days.c.user_id, *columns).where(
+        activity_days.c.organization_id == organization_key,
+        activity_days.c.category == category,
+        blocks >= min(reach) // DAYS_PER_BLOCK,
+        blocks <= (max(reach) - 1) // DAYS_PER_BLOCK,
     )
-    result = await connection.stream(summed)
-    async for partition in result.partitions(_BATCH_ROWS):
-        yield partition
+
+
+def _days_sum(low: int, high: int) -> sa.ColumnElement[int]:
+    """The sum of day columns ``low`` to ``high - 1``, as an integer (a smallint overflows)."""
+    days = [activity_days.c[name] for name in DAY_COLUMNS[low:high]]
+    return functools.reduce(operator.add, days[1:], sa.cast(days[0], sa.Integer))
 
 
 def _cut_pieces(
     organization_key: str, category: int, cut: dict[int, list[tuple[int, int]]]
-) -> sa.Select[int, str, int]:
+) -> sa.Select[Any]:
     """(bucket, user, minutes) of the cut hours' masks, split into their buckets' pieces."""
     values = sa.values(
         sa.column("hour", sa.BigInteger),
@@ -164,27 +244,31 @@ def _one_sided(day: int, index: int, edges: Sequence[int]) -> _OneSidedDay:
     return min(options, key=lambda plan: plan.side[1] - plan.side[0])
 
 
-def _whole_parts(
+def _plan(
     organization_key: str, category: int, edges: Sequence[int], cut: set[int]
-) -> list[sa.Select[int, str, int]]:
-    """(bucket, user, minutes) rows of the whole days and of the other whole hours."""
+) -> tuple[list[list[tuple[int, int]]], list[sa.Select[Any]]]:
+    """Per bucket, its ranges of whole day numbers; and the (bucket, user, minutes) hour reads.
+
+    Every day the buckets touch is whole inside one (read as a day) or cut by an edge off
+    midnight (one-sided, or read as hours), so the plan leaves no hour out.
+    """
     hour_spans = _whole_spans(edges, 60)
+    day_ranges: list[list[tuple[int, int]]] = [[] for _ in edges[1:]]
     if not hour_spans:
-        return []
-    day_spans = _whole_spans(edges, 1440)
+        return day_ranges, []
     first_hour, end_hour = hour_spans[0][1], hour_spans[-1][2]
-    # Every day the report touches is whole inside a bucket (read from day_spans) or cut by an
-    # edge off midnight (planned here), so the plan leaves no hour out.
     one_sided, hour_ranges = _plan_cut_days(edges, first_hour, end_hour)
-    if len(hour_ranges) + len(one_sided) > _MAX_HOUR_RANGES:  # many buckets cut off midnight
-        day_spans, one_sided, hour_ranges = [], [], [(first_hour, end_hour)]
-    in_slice = sa.and_(
-        activity.c.organization_id == organization_key, activity.c.category == category
-    )
+    for bucket, first, end in _whole_spans(edges, 1440):
+        day_ranges[bucket].append((first // DAY, end // DAY))
+    for plan in one_sided:
+        day_ranges[plan.total_bucket].append((plan.day // DAY, plan.day // DAY + 1))
+    day_ranges = [_merged(ranges) for ranges in day_ranges]
     parts = []
     if hour_ranges:
         hours = _minutes(activity, activity.c.hour, hour_spans, edges).where(
-            in_slice, _in_ranges(activity.c.hour, hour_ranges)
+            activity.c.organization_id == organization_key,
+            activity.c.category == category,
+            _in_ranges(activity.c.hour, hour_ranges),
         )
         inside = sorted(hour for hour in cut if first_hour <= hour < end_hour)
         if inside:
@@ -192,31 +276,17 @@ def _whole_parts(
         parts.append(hours)
     if one_sided:
         parts += _one_sided_parts(organization_key, category, one_sided, cut)
-    if day_spans:
-        first_day, end_day = day_spans[0][1], day_spans[-1][2]
-        days = _minutes(activity_daily, activity_daily.c.day, day_spans, edges).where(
-            activity_daily.c.organization_id == organization_key,
-            activity_daily.c.category == category,
-            activity_daily.c.day >= first_day,
-            activity_daily.c.day < end_day,
-        )
-        cut_inside = sorted(
-            {edge // 1440 * DAY for edge in edges if edge % 1440}
-            & set(range(first_day, end_day, DAY))
-        )
-        if cut_inside:
-            days = days.where(activity_daily.c.day.not_in(cut_inside))
-        parts.append(days)
-    return parts
+    return day_ranges, parts
 
 
 def _one_sided_parts(
     organization_key: str, category: int, plans: Sequence[_OneSidedDay], cut: set[int]
-) -> list[sa.Select[int, str, int]]:
-    """The daily totals of one-sided days, their sides' hours, and those taken off the totals.
+) -> list[sa.Select[Any]]:
+    """The hours of one-sided days' sides, and those taken off the days' totals.
 
-    The side's hours are summed per (day, user) once and then used twice, so each user adds
-    two rows per day to the final sum however many hours the side holds.
+    (The totals themselves are day columns, read with the whole days.) The side's hours are
+    summed per (day, user) once and then used twice, so each user adds two rows per day to
+    the final sum however many hours the side holds.
     """
     day = activity.c.hour - activity.c.hour % DAY
     not_cut = (
@@ -247,15 +317,6 @@ def _one_sided_parts(
     ]
     parts = [
         sa.select(
-            _search(total_spans, activity_daily.c.day).label("bucket"),
-            activity_daily.c.user_id,
-            activity_daily.c.minutes,
-        ).where(
-            activity_daily.c.organization_id == organization_key,
-            activity_daily.c.category == category,
-            activity_daily.c.day.in_([plan.day for plan in plans]),
-        ),
-        sa.select(
             _search(total_spans, sides.c.day).label("bucket"),
             sides.c.user_id,
             (-sides.c.taken).label("minutes"),
@@ -279,7 +340,7 @@ def _in_ranges(column: sa.ColumnElement[int], ranges: Iterable[tuple[int, int]])
 
 def _minutes(
     table: sa.Table, start: sa.ColumnElement[int], spans: Sequence[Span], edges: Sequence[int]
-) -> sa.Select[int, str, int]:
+) -> sa.Select[Any]:
     """(bucket, user, minutes) of ``table``'s rows, each wholly inside one of ``spans``."""
     step = _equal_step(edges)
     bucket = _search(spans, start) if step is None else (start // 60 - edges[0]) // step
@@ -353,16 +414,18 @@ async def profiles(connection: AsyncConnection, user_ids: Sequence[str]) -> dict
     for start in range(0, len(user_ids), max(chunk_size, 1)):
         chunk = user_ids[start : start + chunk_size]
         roles: dict[str, list[str]] = defaultdict(list)
-        for user_id, role in await connection.execute(
+        for user_id, role in await _all(
+            connection,
             sa.select(site_roles.c.user_id, site_roles.c.role).where(
                 one_of(site_roles.c.user_id, chunk, dialect), site_roles.c.role != SERVICE_ROLE
-            )
+            ),
         ):
             roles[user_id].append(role)
-        for user_id, username, name, avatar_hash in await connection.execute(
+        for user_id, username, name, avatar_hash in await _all(
+            connection,
             sa.select(users.c.id, users.c.username, users.c.name, users.c.avatar_hash).where(
                 one_of(users.c.id, chunk, dialect)
-            )
+            ),
         ):
             found[user_id] = Profile(
                 username=username,
@@ -371,3 +434,11 @@ async def profiles(connection: AsyncConnection, user_ids: Sequence[str]) -> dict
                 roles=tuple(sorted(roles[user_id])),
             )
     return found
+
+
+async def _all(connection: AsyncConnection, statement: sa.Select[Any]) -> Sequence[Any]:
+    """Every row of ``statement``, from the driver itself on PostgreSQL."""
+    if connection.dialect.name == "postgresql":
+        return await driver.all_rows(connection, statement)
+    rows: Sequence[Any] = (await connection.execute(statement)).all()
+    return rows
