@@ -176,11 +176,12 @@ async def measure(store_name: str, url: str, scale: Scale, token: str, rows: lis
             )
         )
 
-        # Each batch a minute of its own, so that every event is a new user-minute (the target's
-        # "one point event per user-minute"), never a replay of an earlier batch.
-        minute = time.time() // 60 * 60
+        # Each batch a minute of its own, later than the one before, so that every event is a new
+        # user-minute (the target's "one point event per user-minute") that moves its user's
+        # "last seen" forward, as a live feed does: never a replay of an earlier batch.
+        first = time.time() // 60 * 60 - 60 * scale.heartbeat_batches
         beats = [
-            load.heartbeat_batch(i * 5000, scale.users, scale.organizations, minute - 60 * i)
+            load.heartbeat_batch(i * 5000, scale.users, scale.organizations, first + 60 * i)
             for i in range(scale.heartbeat_batches)
         ]
         result = await load.post_batches(base, token, beats, clients=4)

@@ -96,6 +96,28 @@ async def test_daily_rows_are_the_hourly_minutes_summed_per_day(
     assert all(0 < minutes <= 1440 for minutes in daily.values())
 
 
+@pytest.mark.parametrize("days_apart", [1, DAYS_PER_BLOCK])
+async def test_one_batch_over_two_blocks(store: Store, days_apart: int) -> None:
+    """A batch on the last day of a block and a later day lands in both blocks' columns.
+
+    One day later is the next block's first column; 32 days later the same column of the next
+    block, which a batch writes with one column for all its rows.
+    """
+    prefix = f"blocks{days_apart}-"
+    last_of_block = (int(T0.timestamp()) // DAY - 40) // DAYS_PER_BLOCK * DAYS_PER_BLOCK - 1
+    first_minute = last_of_block * 1440
+    raw = [
+        (0, 0, Category.IDE, 600, 30),
+        (0, 0, Category.IDE, days_apart * 1440 + 600, 45),
+        (1, 0, Category.APP, 1400, 90),  # over midnight into the next day
+    ]
+    await store.ingest(raw_to_events(store, raw, prefix, first_minute))
+    daily, sums = await _daily_and_hourly_sums(store, prefix)
+    assert daily == sums
+    blocks = {key[2] // DAY // DAYS_PER_BLOCK for key in daily}
+    assert blocks == {last_of_block // DAYS_PER_BLOCK, last_of_block // DAYS_PER_BLOCK + 1}
+
+
 async def test_pruning_deletes_days_wholly_older_than_the_retention(
     store: Store, clock: FakeClock
 ) -> None:

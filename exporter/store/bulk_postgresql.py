@@ -13,6 +13,7 @@ checked (``exporter.model.check_id``), the rest are ``*`` and integers.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -57,33 +58,41 @@ _UPSERT_HOURS_SQL = f"""
 
 _UPSERT_HOURS = sa.text(_UPSERT_HOURS_SQL)
 
-# Every activity row lock comes before every day-block row lock (the block rows come out of a
-# sort, which reads all of ``written`` first), each in key order.
-_UPSERT_ACTIVITY = sa.text(
-    f"""
-    WITH written AS ({_UPSERT_HOURS_SQL}), days AS (
-        INSERT INTO activity_days AS days {day_blocks.INSERT_COLUMNS}
-        {day_blocks.pivot_sql("written", day="hour / 86400", minutes="added", where="added > 0")}
-        {day_blocks.ADD_ON_CONFLICT}
-    )
-    SELECT organization_id, category, sum(added) FROM written
-    WHERE added > 0
-    GROUP BY organization_id, category
-    """  # noqa: S608  (only this module's constant is interpolated)
-)
-
 _NEW_DAYS = f"""unnest(
     {_split("organizations")}, {_split("categories", "smallint")}, {_split("days", "bigint")},
     {_split("users")}, {_split("minutes", "smallint")}
 ) AS new (organization_id, category, day, user_id, minutes)"""
 
-_ADD_DAYS = sa.text(
-    f"""
-    INSERT INTO activity_days AS days {day_blocks.INSERT_COLUMNS}
-    {day_blocks.pivot_sql(_NEW_DAYS, day="day / 86400", minutes="minutes")}
-    {day_blocks.ADD_ON_CONFLICT}
+
+@functools.cache
+def _upsert_activity(only_column: int | None) -> sa.TextClause:
+    """The hourly upsert and, in the same statement, the new bits added to the day blocks.
+
+    Every activity row lock comes before every day-block row lock (the block rows come out of
+    a sort, which reads all of ``written`` first), each in key order.
     """
-)
+    days = day_blocks.upsert_sql(
+        "written", day="hour / 86400", minutes="added", where="added > 0", only_column=only_column
+    )
+    return sa.text(
+        f"""
+        WITH written AS ({_UPSERT_HOURS_SQL}), days AS ({days})
+        SELECT organization_id, category, sum(added) FROM written
+        WHERE added > 0
+        GROUP BY organization_id, category
+        """  # noqa: S608  (only this module's constants are interpolated)
+    )
+
+
+@functools.cache
+def _add_days(only_column: int | None) -> sa.TextClause:
+    """Minutes added to days, given as (organization, category, day, user, minutes) arrays."""
+    return sa.text(
+        day_blocks.upsert_sql(
+            _NEW_DAYS, day="day / 86400", minutes="minutes", only_column=only_column
+        )
+    )
+
 
 _UPSERT_LAST_SEEN = sa.text(
     f"""
@@ -123,7 +132,8 @@ async def upsert_activity(
     ordered = sorted(rows.items())
     added: dict[tuple[str, int], int] = defaultdict(int)
     if len(ordered) <= _CHUNK:
-        result = await connection.execute(_UPSERT_ACTIVITY, _arrays(ordered))
+        statement = _upsert_activity(day_blocks.only_column(key[2] for key, _ in ordered))
+        result = await connection.execute(statement, _arrays(ordered))
         for organization_id, category, count in result:
             added[(organization_id, category)] += int(count)
         return added
@@ -140,7 +150,7 @@ async def upsert_activity(
     for start in range(0, len(new_days), _CHUNK):
         chunk = new_days[start : start + _CHUNK]
         await connection.execute(
-            _ADD_DAYS,
+            _add_days(day_blocks.only_column(key[2] for key, _ in chunk)),
             {
                 "organizations": _joined(key[0] for key, _ in chunk),
                 "categories": _joined(int(key[1]) for key, _ in chunk),

@@ -8,7 +8,7 @@ category, block, user), the order in which concurrent writers lock the rows.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,32 +22,46 @@ DayKey = tuple[str, int, int, str]
 _KEY = "organization_id, category, block, user_id"
 _CHUNK = 1000
 
-ADD_ON_CONFLICT = f"ON CONFLICT ({_KEY}) DO UPDATE SET " + ", ".join(
-    f"{name} = days.{name} + excluded.{name}" for name in DAY_COLUMNS
-)
-"""The conflict clause of ``INSERT INTO activity_days AS days …``: add every day's minutes."""
 
-
-def pivot_sql(source: str, *, day: str, minutes: str, where: str = "TRUE") -> str:
-    """SQL turning ``source``'s rows into block rows, one per key, in key order.
+def upsert_sql(
+    source: str, *, day: str, minutes: str, where: str = "TRUE", only_column: int | None = None
+) -> str:
+    """PostgreSQL: ``INSERT … SELECT … ON CONFLICT`` adding ``source``'s minutes to their days.
 
     ``source`` has the columns organization_id, category and user_id; ``day`` is SQL for a
-    row's (non-negative) day number and ``minutes`` for the minutes it adds to that day.
+    row's (non-negative) day number and ``minutes`` for the minutes it adds to that day. Rows
+    are summed per block row and written in key order (``COLLATE "C"``: the code point order
+    in which Python sorts the hourly rows, and no locale to consult).
+
+    When every row of ``source`` lies on days of one column (``only_column``, a day number
+    modulo 32; in practice one day), only that column is summed and written: the general
+    form sums and rewrites all 32, which took a heartbeat batch 60 % longer.
     """
-    sums = ", ".join(
-        f"sum(CASE WHEN {day} % {DAYS_PER_BLOCK} = {index} THEN {minutes} ELSE 0 END)"
-        for index in range(DAYS_PER_BLOCK)
-    )
+    block = f"{day} / {DAYS_PER_BLOCK}"
+    if only_column is None:
+        columns = DAY_COLUMNS
+        sums = [
+            f"sum(CASE WHEN {day} % {DAYS_PER_BLOCK} = {index} THEN {minutes} ELSE 0 END)"
+            for index in range(DAYS_PER_BLOCK)
+        ]
+    else:
+        columns = (DAY_COLUMNS[only_column],)
+        sums = [f"sum({minutes})"]
     return (
-        f"SELECT organization_id, category, {day} / {DAYS_PER_BLOCK} AS block, user_id, {sums} "  # noqa: S608  (only constants and the callers' SQL)
+        f"INSERT INTO activity_days AS days ({_KEY}, {', '.join(columns)}) "  # noqa: S608  (only constants and the callers' SQL)
+        f"SELECT organization_id, category, {block}, user_id, {', '.join(sums)} "
         f"FROM {source} WHERE {where} "
-        f"GROUP BY organization_id, category, {day} / {DAYS_PER_BLOCK}, user_id "
-        f"ORDER BY organization_id, category, {day} / {DAYS_PER_BLOCK}, user_id"
+        f"GROUP BY organization_id, category, {block}, user_id "
+        f'ORDER BY organization_id COLLATE "C", category, {block}, user_id COLLATE "C" '
+        f"ON CONFLICT ({_KEY}) DO UPDATE SET "
+        + ", ".join(f"{name} = days.{name} + excluded.{name}" for name in columns)
     )
 
 
-INSERT_COLUMNS = f"({_KEY}, {', '.join(DAY_COLUMNS)})"
-"""The column list of an insert of ``pivot_sql``'s rows."""
+def only_column(times: Iterable[int]) -> int | None:
+    """The one day column that the days of ``times`` (epoch seconds) share, if they share one."""
+    columns = {moment // DAY % DAYS_PER_BLOCK for moment in times}
+    return columns.pop() if len(columns) == 1 else None
 
 
 async def add_days(connection: AsyncConnection, days: Mapping[DayKey, int]) -> None:

@@ -1,0 +1,63 @@
+"""Reads straight from psycopg give SQLAlchemy's rows and raise SQLAlchemy's errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import sqlalchemy as sa
+
+from exporter.config import Config
+from exporter.errors import StoreUnavailable
+from exporter.store import Store, driver
+from exporter.store.schema import users
+from tests.conftest import PostgresDatabases
+from tests.helpers import FakeClock, make_token
+
+
+@pytest.fixture
+async def postgres_store(
+    postgres_databases: PostgresDatabases, clock: FakeClock
+) -> AsyncIterator[Store]:
+    """A migrated store on a fresh PostgreSQL database (the driver path is PostgreSQL's)."""
+    opened = Store.open(Config(database_url=postgres_databases.create()), clock=clock)
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+async def test_batches_hold_the_rows_sqlalchemy_reads(postgres_store: Store) -> None:
+    """Every row comes back once, as the same values, however small the batches."""
+    for index in range(7):
+        await make_token(postgres_store, f"user-{index}", roles=[])
+    statement = sa.select(users.c.id, users.c.username, users.c.created_at).where(
+        users.c.id.in_([f"user-{index}" for index in range(5)])
+    )
+    async with postgres_store.read() as connection:
+        expected = sorted(tuple(row) for row in await connection.execute(statement))
+        batches = [batch async for batch in driver.batches(connection, statement, size=2)]
+        everything = await driver.all_rows(connection, statement)
+    assert len(expected) == 5
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    assert sorted(row for batch in batches for row in batch) == expected
+    assert sorted(everything) == expected
+
+
+async def test_a_cancelled_statement_is_an_unavailable_store(postgres_store: Store) -> None:
+    """A statement timeout inside the driver read surfaces as ``StoreUnavailable`` (a 503)."""
+
+    async def sleep_past_the_timeout() -> None:
+        async with postgres_store.read() as connection:
+            await connection.exec_driver_sql("SET LOCAL statement_timeout = '20ms'")
+            await driver.all_rows(connection, sa.select(sa.func.pg_sleep(2)))
+
+    with pytest.raises(StoreUnavailable):
+        await sleep_past_the_timeout()
+
+
+async def test_a_bad_statement_is_sqlalchemys_error(postgres_store: Store) -> None:
+    """An error of the statement itself keeps its SQLAlchemy class, with the original inside."""
+    async with postgres_store.read() as connection:
+        with pytest.raises(sa.exc.DataError) as raised:
+            await driver.all_rows(connection, sa.select(sa.literal(1) / sa.literal(0)))
+    assert raised.value.orig is not None
