@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import re
@@ -133,23 +134,25 @@ async def build_report(
     edges_us = [to_microseconds(edge) for edge in request.edges]
     per_bucket: list[list[tuple[str, int]]] = [[] for _ in request.edges[1:]]
     totals: dict[str, int] = {}
-    async for first, rows in report_query.bucket_minutes(
+    minutes = report_query.bucket_minutes(
         connection,
         organization_key=organization_id or ALL_ORGANIZATIONS_KEY,
         category=int(request.category),
         edges=[-(-us // _MINUTE_US) for us in edges_us],
-    ):
-        user_ids = [row[0] for row in rows]
-        for column in range(1, len(rows[0])):
-            per_bucket[first + column - 1] += [
-                (user_id, row[column])
-                for user_id, row in zip(user_ids, rows, strict=True)
-                if row[column]
-            ]
-        for user_id, row in zip(user_ids, rows, strict=True):
-            total = sum(row[1:])
-            if total:
-                totals[user_id] = totals.get(user_id, 0) + total
+    )
+    async with contextlib.aclosing(minutes):  # its cursor closes here, on this connection
+        async for first, rows in minutes:
+            user_ids = [row[0] for row in rows]
+            for column in range(1, len(rows[0]) if rows else 0):
+                per_bucket[first + column - 1] += [
+                    (user_id, row[column])
+                    for user_id, row in zip(user_ids, rows, strict=True)
+                    if row[column]
+                ]
+            for user_id, row in zip(user_ids, rows, strict=True):
+                total = sum(row[1:])
+                if total:
+                    totals[user_id] = totals.get(user_id, 0) + total
     activity = []
     for bucket, entries in enumerate(per_bucket):
         entries.sort(key=itemgetter(0))  # most minutes first, ties by user id: two stable sorts

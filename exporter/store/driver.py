@@ -8,7 +8,8 @@ as SQLAlchemy would have raised it, so callers (and the 503 mapping) see no diff
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import psycopg
@@ -18,10 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 async def batches(
     connection: AsyncConnection, statement: sa.Select[Any], *, size: int
-) -> AsyncIterator[list[tuple[Any, ...]]]:
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
     """The rows of ``statement`` as tuples, ``size`` at a time, from a server-side cursor.
 
-    PostgreSQL only; the cursor lives in ``connection``'s transaction, which it begins.
+    PostgreSQL only; the cursor lives in ``connection``'s transaction, which it begins. Close
+    the iterator (``contextlib.aclosing``) before the connection goes back to the pool: left
+    to the garbage collector, its cursor would be closed later, on whatever connection the
+    pool had handed out by then.
     """
     compiled = statement.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
@@ -43,6 +47,7 @@ async def batches(
 async def all_rows(connection: AsyncConnection, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
     """Every row of ``statement`` as tuples (PostgreSQL only)."""
     rows: list[tuple[Any, ...]] = []
-    async for batch in batches(connection, statement, size=50_000):
-        rows += batch
+    async with contextlib.aclosing(batches(connection, statement, size=50_000)) as read:
+        async for batch in read:
+            rows += batch
     return rows

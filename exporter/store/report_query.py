@@ -22,12 +22,13 @@ edges fall on UTC midnight reads day blocks only: two rows per user for 30 days.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import functools
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,7 +67,7 @@ class Profile:
 
 async def bucket_minutes(
     connection: AsyncConnection, *, organization_key: str, category: int, edges: Sequence[int]
-) -> AsyncIterator[tuple[int, Sequence[Sequence[Any]]]]:
+) -> AsyncGenerator[tuple[int, Sequence[Sequence[Any]]], None]:
     """Active minutes of one (organization, category) slice, per user and bucket.
 
     Yields ``(first, rows)``: each row is (user id, minutes in bucket ``first``, in ``first +
@@ -81,8 +82,10 @@ async def bucket_minutes(
         if statement is None:
             continue
         if connection.dialect.name == "postgresql":
-            async for batch in driver.batches(connection, statement, size=_BATCH_ROWS):
-                yield first, batch
+            batches = driver.batches(connection, statement, size=_BATCH_ROWS)
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    yield first, batch
         else:
             result = await connection.stream(statement)
             async for partition in result.partitions(_BATCH_ROWS):
