@@ -198,6 +198,30 @@ async def test_replaying_a_batch_changes_nothing(client: Client, admin_headers: 
     assert await whole_state(client.app[STORE]) == before
 
 
+async def test_a_replay_rewrites_no_hourly_row(client: Client, admin_headers: Headers) -> None:
+    """Hourly rows that gain no minute are left as they are (PostgreSQL: the same row version)."""
+    store = client.app[STORE]
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("row versions (xmin) are PostgreSQL's")
+    items = [event(time=at(9, 50), end_time=at(10, 20)), event("u2", at(10, 3))]
+    await post_events(client, admin_headers, items)
+
+    async def versions() -> dict[tuple[str, int, int, str], str]:
+        async with store.read() as connection:
+            rows = await connection.exec_driver_sql(
+                "SELECT organization_id, category, hour, user_id, xmin::text FROM activity"
+            )
+            return {tuple(row[:4]): row[4] for row in rows}
+
+    before = await versions()
+    await post_events(client, admin_headers, items)
+    assert await versions() == before
+    await post_events(client, admin_headers, [event("u2", at(10, 4))])
+    changed = {key for key, version in (await versions()).items() if before[key] != version}
+    assert changed == {(org, category, hour, "u2") for org, category, hour, _ in changed}
+    assert len(changed) == 4  # the real row and its three unions
+
+
 # --- organizations, users and placeholders ----------------------------------------------------
 
 

@@ -53,6 +53,7 @@ _UPSERT_HOURS_SQL = f"""
         mask = a.mask | excluded.mask,
         minutes = bit_count(CAST(a.mask | excluded.mask AS bit(64))),
         added = bit_count(CAST(excluded.mask & ~a.mask AS bit(64)))
+    WHERE excluded.mask & ~a.mask <> 0
     RETURNING organization_id, category, hour, user_id, added
 """  # noqa: S608  (only this module's constants are interpolated, here and below)
 

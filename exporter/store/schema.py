@@ -106,7 +106,7 @@ activity = sa.Table(
     sa.Column("user_id", ID, primary_key=True),
     sa.Column("mask", sa.BigInteger, nullable=False),
     sa.Column("minutes", sa.SmallInteger, nullable=False),
-    sa.Column("added", sa.SmallInteger, nullable=False),  # bits the last write added
+    sa.Column("added", sa.SmallInteger, nullable=False),  # bits the last change added
     sa.Index("ix_activity_hour", "hour"),
 )
 
