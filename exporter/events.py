@@ -39,8 +39,12 @@ class Limits:
 
     @property
     def horizon_minute(self) -> int:
-        """The oldest epoch minute still inside the retention."""
-        return int((self.now - self.retention_seconds) // 60)
+        """The oldest epoch minute still inside the retention, and never before 1970.
+
+        The day blocks count days from the epoch in SQL, whose integer division truncates
+        where Python's floors; a retention of over 56 years would otherwise reach them.
+        """
+        return max(int((self.now - self.retention_seconds) // 60), 0)
 
 
 def parse_events(items: Sequence[object], limits: Limits) -> list[Event]:

@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Final, TypeVar
 
@@ -142,20 +142,41 @@ async def build_report(
     )
     async with contextlib.aclosing(minutes):  # its cursor closes here, on this connection
         async for first, rows in minutes:
-            user_ids = [row[0] for row in rows]
-            for column in range(1, len(rows[0]) if rows else 0):
-                per_bucket[first + column - 1] += [
-                    (user_id, row[column])
-                    for user_id, row in zip(user_ids, rows, strict=True)
-                    if row[column]
-                ]
-            for user_id, row in zip(user_ids, rows, strict=True):
-                total = sum(row[1:])
-                if total:
-                    totals[user_id] = totals.get(user_id, 0) + total
+            _add_rows(first, rows, per_bucket, totals)
+    activity = _activity(request, edges_us, per_bucket)
+    user_ids = sorted(totals)
+    found = await report_query.profiles(connection, user_ids)
+    users = _users(user_ids, found, totals)
+    return {"activity": activity, "users": users}
+
+
+def _add_rows(
+    first: int,
+    rows: Sequence[Sequence[Any]],
+    per_bucket: list[list[tuple[str, int]]],
+    totals: dict[str, int],
+) -> None:
+    """Spread rows of (user, minutes in bucket ``first``, ``first + 1``, …) over the buckets."""
+    user_ids = [row[0] for row in rows]
+    for column in range(1, len(rows[0]) if rows else 0):
+        per_bucket[first + column - 1] += [
+            (user_id, row[column])
+            for user_id, row in zip(user_ids, rows, strict=True)
+            if row[column]
+        ]
+    for user_id, row in zip(user_ids, rows, strict=True):
+        total = sum(row[1:])
+        if total:
+            totals[user_id] = totals.get(user_id, 0) + total
+
+
+def _activity(
+    request: ReportRequest, edges_us: list[int], per_bucket: list[list[tuple[str, int]]]
+) -> list[dict[str, Any]]:
+    """The ``activity`` list: each bucket's users, most minutes first, ties by user id."""
     activity = []
     for bucket, entries in enumerate(per_bucket):
-        entries.sort(key=itemgetter(0))  # most minutes first, ties by user id: two stable sorts
+        entries.sort(key=itemgetter(0))  # two stable sorts: by user id, then by minutes
         entries.sort(key=itemgetter(1), reverse=True)
         activity.append(
             {
@@ -168,8 +189,13 @@ async def build_report(
             }
         )
         per_bucket[bucket] = []  # each bucket's pairs go as soon as its entries are built
-    user_ids = sorted(totals)
-    found = await report_query.profiles(connection, user_ids)
+    return activity
+
+
+def _users(
+    user_ids: list[str], found: Mapping[str, report_query.Profile], totals: dict[str, int]
+) -> dict[str, dict[str, Any]]:
+    """The ``users`` map: each active user's profile and totals."""
     users = {}
     for user_id in user_ids:
         profile = found.get(user_id) or report_query.Profile(user_id, "", "", ())
@@ -182,4 +208,4 @@ async def build_report(
             "total_count": totals[user_id],
             "total_duration": totals[user_id] * NANOSECONDS_PER_MINUTE,
         }
-    return {"activity": activity, "users": users}
+    return users

@@ -472,6 +472,20 @@ async def test_shorter_retention_moves_the_horizon(
     assert status == 200
 
 
+async def test_no_retention_reaches_before_1970(
+    aiohttp_client: Any, database_url: str, clock: FakeClock
+) -> None:
+    """With a retention of a century, a minute before 1970 is still refused; 1970 is kept."""
+    config = Config(database_url=database_url, retention=100 * 365 * 86400, dormancy=86400)
+    client = await aiohttp_client(create_app(config, clock=clock))
+    headers = {"Session-Token": await make_token(client.app[STORE], "admin", roles=["site-admin"])}
+    status, body = await post_events(client, headers, [event(time="1969-12-31T23:59:00Z")])
+    assert (status, body["validations"][0]["field"]) == (400, "events[0].time")
+    item = event(time="1969-12-31T23:58:00Z", end_time="1970-01-01T00:02:00Z")
+    status, body = await post_events(client, headers, [item])
+    assert (status, body["minutes"]) == (200, 2)
+
+
 async def test_exactly_five_minutes_in_the_future_is_accepted(
     client: Client, admin_headers: Headers
 ) -> None:

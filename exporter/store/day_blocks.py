@@ -1,8 +1,9 @@
 """Writing active minutes per UTC day into ``activity_days``, a block of 32 days per row.
 
 A day number *n* (days since the epoch) lives in column ``DAY_COLUMNS[n % 32]`` of block
-``n // 32``. Writers only ever add minutes to a day, and in key order (organization,
-category, block, user), the order in which concurrent writers lock the rows.
+``n // 32``. Ingest only ever adds minutes to a day, in key order (organization, category,
+block, user), the order in which every writer locks the rows (prune too, when it zeroes the
+days older than the retention).
 """
 
 from __future__ import annotations

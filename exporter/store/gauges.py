@@ -235,9 +235,24 @@ async def prune(connection: AsyncConnection, *, now: float, retention: float) ->
     )
     if gone_in_it:
         gone = [activity_days.c[name] for name in DAY_COLUMNS[:gone_in_it]]
+        stale = sa.and_(
+            activity_days.c.block == first_kept_block, sa.or_(*(day != 0 for day in gone))
+        )
+        if connection.dialect.name == "postgresql":
+            # Ingest may be writing this block (with a short retention it is the current one):
+            # take the row locks in ingest's order first, so that neither waits on the other
+            # in a cycle.
+            await connection.execute(
+                sa.select(activity_days.c.user_id)
+                .where(stale)
+                .order_by(
+                    activity_days.c.organization_id.collate("C"),
+                    activity_days.c.category,
+                    activity_days.c.user_id.collate("C"),
+                )
+                .with_for_update()
+            )
         await connection.execute(
-            sa.update(activity_days)
-            .where(activity_days.c.block == first_kept_block, sa.or_(*(day != 0 for day in gone)))
-            .values(dict.fromkeys(gone, 0))
+            sa.update(activity_days).where(stale).values(dict.fromkeys(gone, 0))
         )
     return int(result.rowcount or 0)

@@ -71,8 +71,9 @@ async def bucket_minutes(
     """Active minutes of one (organization, category) slice, per user and bucket.
 
     Yields ``(first, rows)``: each row is (user id, minutes in bucket ``first``, in ``first +
-    1``, …) for a run of at most 32 buckets. Rows come in batches from a server-side cursor,
-    so they never all sit in memory at once, in no particular order, zeros included.
+    1``, …) for a run of at most 32 buckets. Rows come in batches (on PostgreSQL from a
+    server-side cursor), so they never all sit in memory at once, in no particular order,
+    zeros included.
     """
     if connection.dialect.name == "postgresql":
         # One hash of the users over a few hundred thousand rows: in memory, not on disk.
