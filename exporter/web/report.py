@@ -24,11 +24,12 @@ async def get_activity_report(request: web.Request) -> web.Response:
             "or an organization admin or manager role."
         )
     parsed = parse_parameters(_single_values(request))
-    async with request.app[STORE].read() as connection:
-        organization_id = await resolve_organization(connection, parsed.org)
-        _authorize(who, organization_id)
-        with gc_relaxed():
-            body = _dumps(await build_report(connection, parsed, organization_id=organization_id))
+    with gc_relaxed():
+        async with request.app[STORE].read() as connection:
+            organization_id = await resolve_organization(connection, parsed.org)
+            _authorize(who, organization_id)
+            report = await build_report(connection, parsed, organization_id=organization_id)
+        body = _dumps(report)  # the connection is back in the pool by now
     return web.Response(body=body, content_type="application/json")
 
 
