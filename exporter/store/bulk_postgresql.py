@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY
 from exporter.store import day_blocks
-from exporter.store.schema import DAYS_PER_BLOCK
 from exporter.store.sql import comma_joined
 
 RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
@@ -165,7 +164,7 @@ async def upsert_activity(
 
 def _block_order(item: tuple[RowKey, int]) -> tuple[str, int, int, str, int]:
     (organization_id, category, day, user_id), _ = item
-    return organization_id, category, day // DAY // DAYS_PER_BLOCK, user_id, day
+    return organization_id, category, day_blocks.place(day)[0], user_id, day
 
 
 def _arrays(chunk: list[tuple[RowKey, int]]) -> dict[str, str]:

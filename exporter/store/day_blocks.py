@@ -59,9 +59,14 @@ def upsert_sql(
     )
 
 
+def place(moment: int) -> tuple[int, int]:
+    """The block and the column index of the day that ``moment`` (epoch seconds) falls on."""
+    return divmod(moment // DAY, DAYS_PER_BLOCK)
+
+
 def only_column(times: Iterable[int]) -> int | None:
     """The one day column that the days of ``times`` (epoch seconds) share, if they share one."""
-    columns = {moment // DAY % DAYS_PER_BLOCK for moment in times}
+    columns = {place(moment)[1] for moment in times}
     return columns.pop() if len(columns) == 1 else None
 
 
@@ -69,7 +74,7 @@ async def add_days(connection: AsyncConnection, days: Mapping[DayKey, int]) -> N
     """Add minutes to days, through SQLAlchemy (the path of SQLite)."""
     blocks: dict[tuple[str, int, int, str], dict[str, int]] = defaultdict(dict)
     for (organization_id, category, day, user_id), minutes in days.items():
-        block, index = divmod(day // DAY, DAYS_PER_BLOCK)
+        block, index = place(day)
         columns = blocks[(organization_id, int(category), block, user_id)]
         columns[DAY_COLUMNS[index]] = columns.get(DAY_COLUMNS[index], 0) + minutes
     if not blocks:
