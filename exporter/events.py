@@ -8,7 +8,7 @@ from typing import Final, TypeVar
 
 from exporter.errors import BadRequest, Validation
 from exporter.model import Category, check_id
-from exporter.timeutil import MICROSECONDS, parse_rfc3339, to_microseconds
+from exporter.timeutil import MICROSECONDS, rfc3339_microseconds
 
 MAX_EVENTS: Final = 10_000
 MAX_FUTURE_SECONDS: Final = 300
@@ -79,8 +79,8 @@ class _EventError(Exception):
 def _parse_event(item: object, limits: Limits) -> Event:
     if not isinstance(item, dict):
         raise _EventError("", "must be a JSON object")
-    unknown = sorted(str(key) for key in item if key not in _FIELDS)
-    if unknown:
+    if not _FIELDS.issuperset(item):
+        unknown = sorted(str(key) for key in item if key not in _FIELDS)
         raise _EventError(f".{unknown[0][:64]}", "is not a known field")
     user_id = _field(item, "user_id", check_id)
     organization = item.get("organization_id")
@@ -90,10 +90,10 @@ def _parse_event(item: object, limits: Limits) -> Event:
         else _field(item, "organization_id", check_id)
     )
     category = _field(item, "category", lambda v: Category.parse(_str(v), allow_any=False))
-    start_us = _field(item, "time", lambda v: to_microseconds(parse_rfc3339(v)))
+    start_us = _field(item, "time", rfc3339_microseconds)
     end_us = start_us
     if item.get("end_time") is not None:
-        end_us = _field(item, "end_time", lambda v: to_microseconds(parse_rfc3339(v)))
+        end_us = _field(item, "end_time", rfc3339_microseconds)
         if end_us < start_us:
             raise _EventError(".end_time", "must not be before time")
         if end_us - start_us > MAX_SESSION_SECONDS * MICROSECONDS:

@@ -40,13 +40,14 @@ class Category(enum.IntEnum):
     @classmethod
     def parse(cls, token: str, *, allow_any: bool) -> Category:
         """Turn an API token into a category; raise ``ValueError`` for anything else."""
-        for category in cls:
-            if category.token == token and (allow_any or category is not cls.ANY):
-                return category
+        category = _CATEGORY_TOKENS.get(token)
+        if category is not None and (allow_any or category is not cls.ANY):
+            return category
         allowed = ", ".join(c.token for c in cls if allow_any or c is not cls.ANY)
         raise ValueError(f"must be one of {allowed}")
 
 
+_CATEGORY_TOKENS: Final = {category.token: category for category in Category}
 EVENT_CATEGORIES: Final = tuple(c for c in Category if c is not Category.ANY)
 
 SITE_READER_ROLES: Final = frozenset({"site-admin", "site-manager", "site-auditor"})

@@ -4,7 +4,8 @@ A refresh reads the store (``exporter.store.gauges``), builds a new immutable ``
 and swaps it in with one assignment, so a scrape sees either the old or the new snapshot,
 never a half-done one. Refreshes never overlap (single flight). A failed refresh keeps the
 previous snapshot and is only visible as ``usage_up 0`` and ``usage_refresh_errors_total``.
-Every so often the same task prunes rollup hours older than the retention.
+Every so often the same task prunes rollup hours older than the retention, and once a UTC day
+has ended it closes it: writes its totals into the day blocks (``exporter.store.day_blocks``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from exporter.metrics_render import Exposition, render_snapshot
+from exporter.model import DAY
 from exporter.store import Store
+from exporter.store.day_blocks import close_days
 from exporter.store.gauges import GaugeReadings, prune, read_gauges
 
 log = logging.getLogger("exporter.refresh")
@@ -60,6 +63,7 @@ class Refresher:
         self._monotonic = monotonic
         self._lock = asyncio.Lock()
         self._last_prune: float | None = None
+        self._first_open_day: int | None = None
 
     async def refresh(self) -> bool:
         """Refresh now unless a refresh is running already; ``True`` when this one succeeded."""
@@ -101,11 +105,27 @@ class Refresher:
         except Exception:
             log.warning("pruning failed; will try again", exc_info=True)
 
+    async def close_days_if_due(self) -> None:
+        """Close the UTC days that have ended; a comparison when there are none (most times)."""
+        today = int(self.store.clock() // DAY)
+        if self._first_open_day is not None and self._first_open_day >= today:
+            return
+        try:
+            async with self.store.write() as connection:
+                first_open_day = await close_days(connection, before=today)
+        except Exception:
+            log.warning("closing the past days failed; will try again", exc_info=True)
+            return
+        if self._first_open_day is not None and first_open_day > self._first_open_day:
+            log.info("closed the past days", extra={"first_open_day": first_open_day})
+        self._first_open_day = first_open_day
+
     async def run(self) -> None:
-        """Every interval, refresh and (now and then) prune, until cancelled."""
+        """Every interval, refresh, close ended days and (now and then) prune, until cancelled."""
         while True:
             await asyncio.sleep(self.interval)
             await self.refresh()
+            await self.close_days_if_due()
             await self.prune_if_due()
 
     @contextlib.asynccontextmanager

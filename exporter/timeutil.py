@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 _RFC3339 = re.compile(
@@ -34,6 +35,22 @@ def to_microseconds(moment: dt.datetime) -> int:
     """Exact epoch microseconds of an aware datetime."""
     delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * 86400 + delta.seconds) * MICROSECONDS + delta.microseconds
+
+
+def rfc3339_microseconds(value: object) -> int:
+    """Exact epoch microseconds of an RFC 3339 time string; ``ValueError`` with a reason.
+
+    A batch repeats the same few time strings (every heartbeat of a minute carries the same
+    one), so the parsed values of recent strings are kept.
+    """
+    if isinstance(value, str):
+        return _cached_microseconds(value)
+    return to_microseconds(parse_rfc3339(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_microseconds(value: str) -> int:
+    return to_microseconds(parse_rfc3339(value))
 
 
 def format_utc(epoch_seconds: float) -> str:

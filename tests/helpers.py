@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from exporter.store import Store, directory
-from exporter.store.schema import activity, activity_totals
+from exporter.store.schema import activity, activity_totals, day_blocks_state
 from exporter.store.tokens import create_token
 
 T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
@@ -33,6 +33,16 @@ class FakeClock:
     def set(self, moment: dt.datetime) -> None:
         """Jump to a moment."""
         self.now = moment.timestamp()
+
+
+async def open_days_from(store: Store, day: int) -> None:
+    """Make day number ``day`` the store's first open day (and every later day open too).
+
+    The migration opens today by the wall clock, which leaves every day near the tests'
+    ``T0`` closed; tests of open days move it by hand.
+    """
+    async with store.write() as connection:
+        await connection.execute(sa.update(day_blocks_state).values(first_open_day=day))
 
 
 def iso(moment: dt.datetime) -> str:

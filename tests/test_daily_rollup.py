@@ -20,11 +20,12 @@ from hypothesis import strategies as st
 
 from exporter.events import Event
 from exporter.model import DAY, Category
+from exporter.refresh import Refresher
 from exporter.report import build_report, parse_parameters
-from exporter.store import Store, bulk_postgresql, ingest
+from exporter.store import Store, bulk_postgresql, day_blocks, ingest
 from exporter.store.gauges import prune
 from exporter.store.schema import DAY_COLUMNS, DAYS_PER_BLOCK, activity, activity_days
-from tests.helpers import T0, FakeClock
+from tests.helpers import T0, FakeClock, open_days_from
 from tests.support import RawEvent, raw_to_events
 
 FIRST_MINUTE = int(T0.timestamp()) // 60 - 3 * 1440  # events start in the three days before T0
@@ -96,6 +97,116 @@ async def test_daily_rows_are_the_hourly_minutes_summed_per_day(
     assert all(0 < minutes <= 1440 for minutes in daily.values())
 
 
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    raw=batches,
+    late=batches,
+    first_open=st.integers(0, 3),
+    closed=st.integers(0, 3),
+    chunk=st.sampled_from([None, 3]),
+)
+async def test_open_days_wait_for_closing(
+    store: Store,
+    *,
+    raw: list[RawEvent],
+    late: list[RawEvent],
+    first_open: int,
+    closed: int,
+    chunk: int | None,
+) -> None:
+    """Open days stay out of the blocks until closed; then they, and later events, are exact."""
+    prefix = f"o{uuid.uuid4().hex[:10]}-"
+    first_day = FIRST_MINUTE // 1440
+    await open_days_from(store, first_day + first_open)
+    with pytest.MonkeyPatch.context() as patch:
+        if chunk is not None:
+            patch.setattr(bulk_postgresql, "_CHUNK", chunk)
+            patch.setattr(ingest, "_CHUNK", chunk)
+        await store.ingest(_events_of(store, raw, prefix))
+        daily, sums = await _daily_and_hourly_sums(store, prefix)
+        open_from = (first_day + first_open) * DAY
+        assert daily == {key: minutes for key, minutes in sums.items() if key[2] < open_from}
+        async with store.write() as connection:
+            before = first_day + first_open + closed
+            assert await day_blocks.close_days(connection, before=before) == max(
+                before, first_day + first_open
+            )
+            assert await day_blocks.first_open_day(connection) == before
+        await store.ingest(_events_of(store, late + raw, prefix))  # late events, and replays
+    daily, sums = await _daily_and_hourly_sums(store, prefix)
+    assert daily == {key: minutes for key, minutes in sums.items() if key[2] < before * DAY}
+
+
+async def test_closing_rewrites_a_day_the_blocks_held_already(store: Store) -> None:
+    """A day that was closed, then opened again (the migration opens a day already begun).
+
+    Closing it sets its column to the hours' total rather than adding to it, and zeroes the
+    column of a row whose hours are gone.
+    """
+    prefix = "reopen-"
+    raw = [(0, 0, Category.IDE, 600, 30), (1, 0, Category.APP, 700, 5)]
+    await store.ingest(_events_of(store, raw, prefix))  # a closed day: written at ingest
+    day = (FIRST_MINUTE + 600) // 1440
+    async with store.write() as connection:
+        await connection.execute(sa.delete(activity).where(activity.c.user_id == f"{prefix}u1"))
+    await open_days_from(store, day)
+    await store.ingest(_events_of(store, [(0, 0, Category.IDE, 620, 30)], prefix))
+    async with store.write() as connection:
+        await day_blocks.close_days(connection, before=day + 1)
+    daily, sums = await _daily_and_hourly_sums(store, prefix)
+    assert daily == sums
+    assert sums[(f"{prefix}o0", Category.IDE, day * DAY, f"{prefix}u0")] == 50
+
+
+async def test_the_refresher_closes_the_days_that_ended(store: Store, clock: FakeClock) -> None:
+    """Once a UTC day has ended, the background task writes it into the blocks."""
+    prefix = "refresher-"
+    first_day = FIRST_MINUTE // 1440
+    await open_days_from(store, first_day)
+    await store.ingest(_events_of(store, [(0, 0, Category.TUNNEL, 100, 1000)], prefix))
+    daily, _ = await _daily_and_hourly_sums(store, prefix)
+    assert daily == {}
+    refresher = Refresher(store, interval=3600)
+    await refresher.close_days_if_due()
+    daily, sums = await _daily_and_hourly_sums(store, prefix)
+    assert daily == sums
+    assert len(sums) == 2 * 4  # two days, each with the real row and three unions
+    async with store.read() as connection:
+        assert await day_blocks.first_open_day(connection) == int(clock() // DAY)
+
+
+async def test_ingest_and_closing_at_once_lose_nothing(store: Store) -> None:
+    """Batches on a day while it closes: each lands in its hours or, after, in its block.
+
+    On PostgreSQL a batch holds the state row shared, so closing waits for the batches that
+    saw the day open, and those after it see it closed.
+    """
+    prefix = "race-"
+    first_day = FIRST_MINUTE // 1440
+    for round_ in range(3):
+        await open_days_from(store, first_day)
+        batches_ = [
+            _events_of(store, [(user, 0, Category.IDE, 60 * round_ + user, 20)], prefix)
+            for user in range(6)
+        ]
+
+        async def close() -> None:
+            async with store.write() as connection:
+                await day_blocks.close_days(connection, before=first_day + 1)
+
+        await asyncio.gather(
+            *(store.ingest(batch) for batch in batches_[:3]),
+            close(),
+            *(store.ingest(batch) for batch in batches_[3:]),
+        )
+        daily, sums = await _daily_and_hourly_sums(store, prefix)
+        assert daily == sums
+
+
 @pytest.mark.parametrize("days_apart", [1, DAYS_PER_BLOCK])
 async def test_one_batch_over_two_blocks(store: Store, days_apart: int) -> None:
     """A batch on the last day of a block and a later day lands in both blocks' columns.
@@ -151,6 +262,11 @@ async def test_migrations_backfill_the_day_blocks(store: Store) -> None:
     assert before
     async with store.write() as connection:
         await connection.execute(sa.text("DROP TABLE activity_days"))
+        # Undo what 0005 did as well: its table and its dropped index.
+        await connection.execute(sa.text("DROP TABLE day_blocks_state"))
+        await connection.execute(
+            sa.text("CREATE INDEX ix_last_seen_last_minute ON last_seen (last_minute)")
+        )
         await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0002'"))
     await store.migrate()
     after, sums = await _daily_and_hourly_sums(store, "mig-")

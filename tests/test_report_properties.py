@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from exporter.intervals import bucket_edges, parse_interval
 from exporter.model import EVENT_CATEGORIES
 from exporter.report import build_report, parse_parameters, resolve_organization
-from exporter.store import Store
+from exporter.store import Store, day_blocks
 from exporter.timeutil import to_microseconds
-from tests.helpers import T0
+from tests.helpers import T0, open_days_from
 from tests.report_helpers import ingest
 
 UTC = dt.UTC
@@ -82,8 +82,36 @@ def ranges(draw: st.DrawFn) -> dict[str, str]:
     }
 
 
-async def _ingest_example(store: Store, events: Sequence[Event]) -> str:
-    """Store the example's events under a fresh user prefix; return the prefix."""
+OpenDays = tuple[int, int] | None
+"""(first open day, days closed after the ingest), in days from the range's first UTC day."""
+
+open_days = st.none() | st.tuples(st.integers(-1, 62), st.integers(0, 3))
+open_days_near = st.none() | st.tuples(st.integers(-1, 2), st.integers(0, 2))
+
+
+async def _ingest_example(
+    store: Store,
+    events: Sequence[Event],
+    open_days: OpenDays = None,
+    params: dict[str, str] | None = None,
+) -> str:
+    """Store the example's events under a fresh user prefix; return the prefix.
+
+    With ``open_days`` the days from a day near the report's start on are open while the
+    events go in (hourly rows only), and some of them are closed afterwards.
+    """
+    if open_days is not None and params is not None:
+        first_day = int(dt.datetime.fromisoformat(params["start"]).timestamp()) // 86400
+        await open_days_from(store, first_day + open_days[0])
+    prefix = await _store_events(store, events)
+    if open_days is not None and params is not None and open_days[1]:
+        async with store.write() as connection:
+            first_open = await day_blocks.first_open_day(connection)
+            await day_blocks.close_days(connection, before=first_open + open_days[1])
+    return prefix
+
+
+async def _store_events(store: Store, events: Sequence[Event]) -> str:
     prefix = f"p{next(_prefixes)}-"
     payload = []
     for user, org, category, epoch, length in events:
@@ -159,22 +187,30 @@ def _brute_force(
     },
     category="any",
     org=None,
+    open_days=None,
 )
 @given(
     events=events_strategy,
     params=ranges(),
     category=st.sampled_from(("any", *CATEGORIES)),
     org=st.sampled_from((None, "o1", "default")),
+    open_days=open_days_near,
 )
 async def test_matches_brute_force(
     store: Store,
+    *,
     events: list[Event],
     params: dict[str, str],
     category: str,
     org: str | None,
+    open_days: OpenDays,
 ) -> None:
-    """The report equals a brute-force count of distinct (user, minute) from the raw events."""
-    prefix = await _ingest_example(store, events)
+    """The report equals a brute-force count of distinct (user, minute) from the raw events.
+
+    Days cut by an edge are read one-sided from a closed day's total, or whole from the hours
+    when they are open.
+    """
+    prefix = await _ingest_example(store, events, open_days, params)
     params = {**params, "category": category} | ({"org": org} if org else {})
     body = await _report_body(store, params)
     got = _mine(
@@ -312,14 +348,18 @@ _WEEK_EDGES = [int((_WEEKS_FROM + dt.timedelta(weeks=k)).timestamp()) for k in r
         },
     ),
     category="any",
+    open_days=None,
 )
-@given(case=calendar_cases(), category=st.sampled_from(("any", "ide")))
+@given(case=calendar_cases(), category=st.sampled_from(("any", "ide")), open_days=open_days)
 async def test_calendar_buckets_match_brute_force(
-    store: Store, case: tuple[list[Event], dict[str, str]], category: str
+    store: Store, case: tuple[list[Event], dict[str, str]], category: str, open_days: OpenDays
 ) -> None:
-    """Month and year buckets over most of the retention equal the brute-force count."""
+    """Month and year buckets over most of the retention equal the brute-force count.
+
+    Also when some of the days are open (their minutes in the hourly rows only).
+    """
     events, params = case
-    prefix = await _ingest_example(store, events)
+    prefix = await _ingest_example(store, events, open_days, params)
     params = {**params, "category": category}
     got = _mine(await _report(store, params), prefix)
     assert got == _brute_force(events, prefix, params)
@@ -346,13 +386,16 @@ def midnight_cases(draw: st.DrawFn) -> tuple[list[Event], dict[str, str]]:
 
 
 @settings(PROPERTY_SETTINGS, max_examples=60)
-@given(case=midnight_cases(), category=st.sampled_from(("any", "tunnel")))
+@given(case=midnight_cases(), category=st.sampled_from(("any", "tunnel")), open_days=open_days)
 async def test_midnight_buckets_match_brute_force(
-    store: Store, case: tuple[list[Event], dict[str, str]], category: str
+    store: Store, case: tuple[list[Event], dict[str, str]], category: str, open_days: OpenDays
 ) -> None:
-    """Buckets of whole UTC days (read from the day blocks) equal the brute-force count."""
+    """Buckets of whole UTC days equal the brute-force count, the days closed or open.
+
+    Closed days are read from the day blocks, open ones from the hourly rows.
+    """
     events, params = case
-    prefix = await _ingest_example(store, events)
+    prefix = await _ingest_example(store, events, open_days, params)
     params = {**params, "category": category}
     got = _mine(await _report(store, params), prefix)
     assert got == _brute_force(events, prefix, params)

@@ -64,24 +64,31 @@ _NEW_DAYS = f"""unnest(
 ) AS new (organization_id, category, day, user_id, minutes)"""
 
 
+_NEW_PER_GROUP = """
+    SELECT organization_id, category, sum(added) FROM written
+    WHERE added > 0
+    GROUP BY organization_id, category
+"""
+
+_UPSERT_OPEN_HOURS = sa.text(f"WITH written AS ({_UPSERT_HOURS_SQL}) {_NEW_PER_GROUP}")
+"""The hourly upsert alone, for a batch wholly on open days; new minutes per group."""
+
+
 @functools.cache
 def _upsert_activity(only_column: int | None) -> sa.TextClause:
-    """The hourly upsert and, in the same statement, the new bits added to the day blocks.
+    """The hourly upsert and, in the same statement, the new bits added to the closed days.
 
     Every activity row lock comes before every day-block row lock (the block rows come out of
     a sort, which reads all of ``written`` first), each in key order.
     """
     days = day_blocks.upsert_sql(
-        "written", day="hour / 86400", minutes="added", where="added > 0", only_column=only_column
+        "written",
+        day="hour / 86400",
+        minutes="added",
+        where="added > 0 AND hour < :open_from",
+        only_column=only_column,
     )
-    return sa.text(
-        f"""
-        WITH written AS ({_UPSERT_HOURS_SQL}), days AS ({days})
-        SELECT organization_id, category, sum(added) FROM written
-        WHERE added > 0
-        GROUP BY organization_id, category
-        """  # noqa: S608  (only this module's constants are interpolated)
-    )
+    return sa.text(f"WITH written AS ({_UPSERT_HOURS_SQL}), days AS ({days}) {_NEW_PER_GROUP}")
 
 
 @functools.cache
@@ -121,19 +128,27 @@ _CHUNK = 20_000
 
 
 async def upsert_activity(
-    connection: AsyncConnection, rows: dict[RowKey, int]
+    connection: AsyncConnection, rows: dict[RowKey, int], *, first_open_day: int
 ) -> dict[tuple[str, int], int]:
-    """OR the masks in and add the new bits to the days; the new minutes per (org, category).
+    """OR the masks in and add the new bits to the closed days; the new minutes per group.
 
-    A batch that fits in one statement takes the hourly and the day-block upsert together. A
-    larger one upserts all its hours chunk by chunk first and then all its days, so that every
+    A batch that fits in one statement takes the hourly and the day-block upsert together (a
+    batch wholly on open days, as live heartbeats are, the hourly one alone). A larger one
+    upserts all its hours chunk by chunk first and then all its days, so that every
     transaction still locks all its activity rows before any of its day-block rows.
     """
     ordered = sorted(rows.items())
+    open_from = first_open_day * DAY
     added: dict[tuple[str, int], int] = defaultdict(int)
     if len(ordered) <= _CHUNK:
-        statement = _upsert_activity(day_blocks.only_column(key[2] for key, _ in ordered))
-        result = await connection.execute(statement, _arrays(ordered))
+        closed = [key[2] for key, _ in ordered if key[2] < open_from]
+        arrays: dict[str, object] = dict(_arrays(ordered))
+        if closed:
+            statement = _upsert_activity(day_blocks.only_column(closed))
+            arrays["open_from"] = open_from
+        else:
+            statement = _UPSERT_OPEN_HOURS
+        result = await connection.execute(statement, arrays)
         for organization_id, category, count in result:
             added[(organization_id, category)] += int(count)
         return added
@@ -142,8 +157,9 @@ async def upsert_activity(
         result = await connection.execute(_UPSERT_HOURS, _arrays(ordered[start : start + _CHUNK]))
         for organization_id, category, hour, user_id, count in result:
             if count:
-                days[(organization_id, category, hour - hour % DAY, user_id)] += int(count)
                 added[(organization_id, category)] += int(count)
+                if hour < open_from:
+                    days[(organization_id, category, hour - hour % DAY, user_id)] += int(count)
     # In block key order, so that the chunks lock each block row in the same order as any
     # other writer does.
     new_days = sorted(days.items(), key=_block_order)
@@ -168,13 +184,15 @@ def _block_order(item: tuple[RowKey, int]) -> tuple[str, int, int, str, int]:
 
 
 def _arrays(chunk: list[tuple[RowKey, int]]) -> dict[str, str]:
+    keys, masks = zip(*chunk, strict=True)
+    organizations, categories, hours, users = zip(*keys, strict=True)
     return {
-        "organizations": _joined(key[0] for key, _ in chunk),
-        "categories": _joined(int(key[1]) for key, _ in chunk),
-        "hours": _joined(key[2] for key, _ in chunk),
-        "users": _joined(key[3] for key, _ in chunk),
-        "masks": _joined(mask for _, mask in chunk),
-        "counts": _joined(mask.bit_count() for _, mask in chunk),
+        "organizations": _joined(organizations),
+        "categories": _joined(map(int, categories)),
+        "hours": _joined(hours),
+        "users": _joined(users),
+        "masks": _joined(masks),
+        "counts": _joined(mask.bit_count() for mask in masks),
     }
 
 

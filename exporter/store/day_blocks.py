@@ -1,9 +1,16 @@
 """Writing active minutes per UTC day into ``activity_days``, a block of 32 days per row.
 
 A day number *n* (days since the epoch) lives in column ``DAY_COLUMNS[n % 32]`` of block
-``n // 32``. Ingest only ever adds minutes to a day, in key order (organization, category,
-block, user), the order in which every writer locks the rows (prune too, when it zeroes the
-days older than the retention).
+``n // 32``. Ingest only ever adds minutes to a closed day, in key order (organization,
+category, block, user), the order in which every writer locks the rows (prune too, when it
+zeroes the days older than the retention, and ``close_days``).
+
+The days from ``first_open_day`` on are open: ingest leaves them to the hourly rows, and
+``close_days`` later writes each one's totals at once. On PostgreSQL an ingest holds a share
+lock on the state row from before it looks at ``first_open_day`` until it commits, and
+closing takes that row for update first: so closing waits for every batch that may have left
+a day open to it, and a batch that starts meanwhile waits and then sees the new first open
+day. Both of them lock the state row before any other, so they cannot deadlock over it.
 """
 
 from __future__ import annotations
@@ -11,10 +18,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY
-from exporter.store.schema import DAY_COLUMNS, DAYS_PER_BLOCK, activity_days
+from exporter.store.schema import (
+    DAY_COLUMNS,
+    DAYS_PER_BLOCK,
+    activity,
+    activity_days,
+    day_blocks_state,
+)
 from exporter.store.upsert import insert
 
 DayKey = tuple[str, int, int, str]
@@ -96,3 +110,67 @@ async def add_days(connection: AsyncConnection, days: Mapping[DayKey, int]) -> N
     ]
     for start in range(0, len(rows), _CHUNK):
         await connection.execute(statement, rows[start : start + _CHUNK])
+
+
+async def first_open_day(connection: AsyncConnection, *, for_ingest: bool = False) -> int:
+    """The first day number whose minutes the day blocks do not hold yet.
+
+    ``for_ingest`` keeps it from moving until the caller's transaction ends (PostgreSQL; a
+    SQLite writer has the database to itself).
+    """
+    statement = sa.select(day_blocks_state.c.first_open_day).where(day_blocks_state.c.id == 1)
+    if for_ingest and connection.dialect.name == "postgresql":
+        statement = statement.with_for_update(read=True)
+    return int((await connection.execute(statement)).scalar_one())
+
+
+async def close_days(connection: AsyncConnection, *, before: int) -> int:
+    """Close every open day before day number ``before``; the first open day afterwards.
+
+    Each day's column is rewritten whole from the hourly rows, including rows whose column
+    held minutes already (set to the hours' total, or to zero when the hours hold none).
+    """
+    state = sa.select(day_blocks_state.c.first_open_day).where(day_blocks_state.c.id == 1)
+    if connection.dialect.name == "postgresql":
+        state = state.with_for_update()
+    first_open = int((await connection.execute(state)).scalar_one())
+    if first_open >= before:
+        return first_open
+    # Only days with hours can have minutes: a service that was stopped for a month closes
+    # the days it was away in a handful of statements, not thirty. The first open day may
+    # hold minutes written before it opened (the migration opened a day already begun).
+    hours = (
+        sa.select(activity.c.hour // DAY)
+        .where(activity.c.hour >= first_open * DAY, activity.c.hour < before * DAY)
+        .distinct()
+    )
+    days = {first_open, *(int(day) for day in (await connection.execute(hours)).scalars())}
+    for day in sorted(days):
+        await connection.execute(_close_day_sql(day, connection.dialect.name))
+    await connection.execute(
+        sa.update(day_blocks_state).where(day_blocks_state.c.id == 1).values(first_open_day=before)
+    )
+    return before
+
+
+def _close_day_sql(day: int, dialect: str) -> sa.TextClause:
+    """Set one day's column of every block row to that day's total of hourly minutes."""
+    block, index = divmod(day, DAYS_PER_BLOCK)
+    column = DAY_COLUMNS[index]
+    order = (
+        'ORDER BY organization_id COLLATE "C", category, user_id COLLATE "C" '
+        if dialect == "postgresql"
+        else ""
+    )
+    return sa.text(
+        f"INSERT INTO activity_days AS days ({_KEY}, {column}) "  # noqa: S608  (constants only)
+        f"SELECT organization_id, category, {block}, user_id, sum(minutes) FROM ("
+        f"SELECT organization_id, category, user_id, minutes FROM activity "
+        f"WHERE hour >= {day * DAY} AND hour < {(day + 1) * DAY} "
+        f"UNION ALL "
+        f"SELECT organization_id, category, user_id, 0 FROM activity_days "
+        f"WHERE block = {block} AND {column} <> 0"
+        f") AS day_minutes WHERE TRUE "  # WHERE: SQLite's INSERT … SELECT … ON CONFLICT needs one
+        f"GROUP BY organization_id, category, user_id {order}"
+        f"ON CONFLICT ({_KEY}) DO UPDATE SET {column} = excluded.{column}"
+    )

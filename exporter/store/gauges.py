@@ -121,7 +121,8 @@ async def _windows(
         if row.recent:
             for name in WINDOWS:
                 active[(row.organization_id, row.category, name)] += int(getattr(row, name) or 0)
-    await _add_users_ahead_of_now(connection, minute_now, active)
+    if any(newest > minute_now for newest in last.values()):  # else nobody is ahead of now
+        await _add_users_ahead_of_now(connection, minute_now, active)
     return dict(active), last
 
 

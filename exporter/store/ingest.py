@@ -6,8 +6,9 @@ not set before, so the number of *new* minutes is exact even with concurrent wri
 monotonic totals grow by exactly that. A write that sets no new bit leaves its row as it is
 (a replay rewrites no hourly row; on PostgreSQL that made a replayed heartbeat batch 30 %
 cheaper). Rows are written in key order, so concurrent batches
-lock in the same order and cannot deadlock. The day blocks grow by the same new bits, per
-(organization, category, UTC day, user), after all of a batch's hourly rows.
+lock in the same order and cannot deadlock. The day blocks of closed days grow by the same
+new bits, per (organization, category, UTC day, user), after all of a batch's hourly rows;
+open days (today) are left to the hourly rows until they close (``day_blocks``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import Event
-from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, Category, split_minutes
+from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, HOUR, Category, split_minutes
 from exporter.store import bulk_postgresql, day_blocks, placeholders
 from exporter.store.schema import activity, activity_totals, last_seen, users
 from exporter.store.sql import greatest, popcount
@@ -43,18 +44,25 @@ def rollup(events: Iterable[Event]) -> dict[RowKey, int]:
     """Masks of the real (organization, category) rows that the events cover."""
     masks: dict[RowKey, int] = defaultdict(int)
     for event in events:
-        for hour, mask in split_minutes(event.first_minute, event.end_minute):
-            masks[(event.organization_id, event.category, hour, event.user_id)] |= mask
+        first, category = event.first_minute, int(event.category)
+        if event.end_minute == first + 1:  # a point event: the common case, kept cheap
+            hour, minute = divmod(first, 60)
+            masks[(event.organization_id, category, hour * HOUR, event.user_id)] |= 1 << minute
+            continue
+        for hour, mask in split_minutes(first, event.end_minute):
+            masks[(event.organization_id, category, hour, event.user_id)] |= mask
     return dict(masks)
 
 
 def with_unions(masks: dict[RowKey, int]) -> dict[RowKey, int]:
     """Add the rows of the unions: every category, every organization, and both."""
     rows: dict[RowKey, int] = defaultdict(int)
+    any_category = int(Category.ANY)
     for (organization_id, category, hour, user_id), mask in masks.items():
-        for org in (organization_id, ALL_ORGANIZATIONS_KEY):
-            for cat in (category, Category.ANY):
-                rows[(org, cat, hour, user_id)] |= mask
+        rows[(organization_id, category, hour, user_id)] |= mask
+        rows[(organization_id, any_category, hour, user_id)] |= mask
+        rows[(ALL_ORGANIZATIONS_KEY, category, hour, user_id)] |= mask
+        rows[(ALL_ORGANIZATIONS_KEY, any_category, hour, user_id)] |= mask
     return dict(rows)
 
 
@@ -68,6 +76,8 @@ async def store_events(
     """Store a validated batch inside the caller's transaction."""
     if not events:
         return IngestResult(accepted=0, minutes=0, new_minutes=0)
+    # First of all its locks (see ``day_blocks``): which days are still open.
+    first_open_day = await day_blocks.first_open_day(connection, for_ingest=True)
     real = rollup(events)
     organization_ids = {event.organization_id for event in events}
     user_ids = {event.user_id for event in events}
@@ -79,7 +89,7 @@ async def store_events(
         connection, {(event.organization_id, event.user_id) for event in events}
     )
     rows = with_unions(real)
-    added = await _upsert_activity(connection, rows)
+    added = await _upsert_activity(connection, rows, first_open_day=first_open_day)
     new_minutes = {key: count for key, count in added.items() if key[1] != Category.ANY}
     new_minutes = {k: v for k, v in new_minutes.items() if k[0] != ALL_ORGANIZATIONS_KEY and v}
     await _add_totals(connection, new_minutes)
@@ -92,11 +102,13 @@ async def store_events(
 
 
 async def _upsert_activity(
-    connection: AsyncConnection, rows: dict[RowKey, int]
+    connection: AsyncConnection, rows: dict[RowKey, int], *, first_open_day: int
 ) -> dict[tuple[str, int], int]:
     """OR the masks in; return the new minutes per (organization, category)."""
     if connection.dialect.name == "postgresql":
-        return await bulk_postgresql.upsert_activity(connection, rows)
+        return await bulk_postgresql.upsert_activity(
+            connection, rows, first_open_day=first_open_day
+        )
     statement = insert(activity, connection.dialect.name)
     statement = statement.on_conflict_do_update(
         index_elements=[c.name for c in activity.primary_key.columns],
@@ -132,7 +144,8 @@ async def _upsert_activity(
         for organization_id, category, hour, user_id, count in result:
             if count:
                 added[(organization_id, category)] += count
-                days[(organization_id, category, hour - hour % DAY, user_id)] += count
+                if hour < first_open_day * DAY:
+                    days[(organization_id, category, hour - hour % DAY, user_id)] += count
     await day_blocks.add_days(connection, days)
     return added
 

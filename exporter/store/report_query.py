@@ -3,8 +3,9 @@
 Buckets arrive as epoch-minute edges ``M_0 < … < M_n``: minute *m* is in bucket *i* when
 ``M_i ≤ m < M_(i+1)``. A bucket is read at the coarsest grain that fits:
 
-* UTC days wholly inside a bucket from the day blocks ``activity_days``, a column per day;
-* a day that one edge cuts as its day total, less the hours of its shorter side (and the
+* closed UTC days wholly inside a bucket from the day blocks ``activity_days``, a column per
+  day (open days, today in a running service, from their hourly ``minutes``);
+* a closed day that one edge cuts as its day total, less the hours of its shorter side (and the
   edge's hour), which go to their own bucket (``_OneSidedDay``);
 * the other hours wholly inside a bucket, on the days edges cut, from the hourly ``minutes``;
 * the at most ``n + 1`` hours that an edge cuts (edges off the hour) from their masks, each
@@ -16,7 +17,7 @@ in that bucket; an hour row (bucket, user, minutes) fills the column of its buck
 user`` adds them up. For buckets of equal length (every unit but months and years) an hour's
 bucket is arithmetic on its start, ``(start / 60 - M_0) / step``; for calendar buckets it is a
 binary search written as nested ``CASE``s over the buckets' first hours. So a report whose
-edges fall on UTC midnight reads day blocks only: two rows per user for 30 days.
+edges fall on closed UTC midnights reads day blocks only: two rows per user for 30 days.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY, HOUR, SERVICE_ROLE, minute_mask
-from exporter.store import driver
+from exporter.store import day_blocks, driver
 from exporter.store.schema import (
     DAY_COLUMNS,
     DAYS_PER_BLOCK,
@@ -78,8 +79,11 @@ async def bucket_minutes(
     if connection.dialect.name == "postgresql":
         # One hash of the users over a few hundred thousand rows: in memory, not on disk.
         await connection.exec_driver_sql(f"SET LOCAL work_mem = '{_WORK_MEM}'")
+    open_from = await day_blocks.first_open_day(connection) * DAY
     for first in range(0, len(edges) - 1, _PIVOT_BUCKETS):
-        statement = _per_user(organization_key, category, edges[first : first + _PIVOT_BUCKETS + 1])
+        statement = _per_user(
+            organization_key, category, edges[first : first + _PIVOT_BUCKETS + 1], open_from
+        )
         if statement is None:
             continue
         if connection.dialect.name == "postgresql":
@@ -93,11 +97,17 @@ async def bucket_minutes(
                 yield first, partition
 
 
-def _per_user(organization_key: str, category: int, edges: Sequence[int]) -> sa.Select[Any] | None:
-    """(user, minutes of each bucket) over the buckets of ``edges``; ``None`` when none read."""
+def _per_user(
+    organization_key: str, category: int, edges: Sequence[int], open_from: int
+) -> sa.Select[Any] | None:
+    """(user, minutes of each bucket) over the buckets of ``edges``; ``None`` when none read.
+
+    ``open_from`` is the start (epoch seconds) of the first open day: from there on, whole
+    days come from the hourly rows too.
+    """
     buckets = len(edges) - 1
     cut = _cut_hours(edges)
-    day_ranges, hour_parts = _plan(organization_key, category, edges, set(cut))
+    day_ranges, hour_parts = _plan(organization_key, category, edges, set(cut), open_from)
     if cut:
         hour_parts.append(_cut_pieces(organization_key, category, cut))
     parts: list[sa.Select[Any]] = []
@@ -212,9 +222,12 @@ class _OneSidedDay:
 
 
 def _plan_cut_days(
-    edges: Sequence[int], first_hour: int, end_hour: int
+    edges: Sequence[int], first_hour: int, end_hour: int, open_from: int
 ) -> tuple[list[_OneSidedDay], list[tuple[int, int]]]:
-    """Cut days: one-sided where that reads fewer hours, else as hour ranges read whole."""
+    """Cut days: one-sided where that reads fewer hours, else as hour ranges read whole.
+
+    An open day (from ``open_from`` on) has no day total to start from: it is read whole.
+    """
     edges_in: dict[int, list[int]] = defaultdict(list)
     for index, edge in enumerate(edges):
         if edge % 1440:
@@ -223,7 +236,7 @@ def _plan_cut_days(
     whole: list[tuple[int, int]] = []
     for day, indexes in sorted(edges_in.items()):
         low, high = max(day, first_hour), min(day + DAY, end_hour)
-        if len(indexes) == 1:
+        if len(indexes) == 1 and day < open_from:
             plan = _one_sided(day, indexes[0], edges)
             if plan.side[1] - plan.side[0] < high - low:
                 one_sided.append(plan)
@@ -249,21 +262,26 @@ def _one_sided(day: int, index: int, edges: Sequence[int]) -> _OneSidedDay:
 
 
 def _plan(
-    organization_key: str, category: int, edges: Sequence[int], cut: set[int]
+    organization_key: str, category: int, edges: Sequence[int], cut: set[int], open_from: int
 ) -> tuple[list[list[tuple[int, int]]], list[sa.Select[Any]]]:
     """Per bucket, its ranges of whole day numbers; and the (bucket, user, minutes) hour reads.
 
-    Every day the buckets touch is whole inside one (read as a day) or cut by an edge off
-    midnight (one-sided, or read as hours), so the plan leaves no hour out.
+    Every day the buckets touch is whole inside one (read as a day, or as hours when it is
+    open) or cut by an edge off midnight (one-sided, or read as hours), so the plan leaves no
+    hour out.
     """
     hour_spans = _whole_spans(edges, 60)
     day_ranges: list[list[tuple[int, int]]] = [[] for _ in edges[1:]]
     if not hour_spans:
         return day_ranges, []
     first_hour, end_hour = hour_spans[0][1], hour_spans[-1][2]
-    one_sided, hour_ranges = _plan_cut_days(edges, first_hour, end_hour)
+    one_sided, hour_ranges = _plan_cut_days(edges, first_hour, end_hour, open_from)
     for bucket, first, end in _whole_spans(edges, 1440):
-        day_ranges[bucket].append((first // DAY, end // DAY))
+        if first < open_from:
+            day_ranges[bucket].append((first // DAY, min(end, open_from) // DAY))
+        if end > open_from:
+            hour_ranges.append((max(first, open_from), end))
+    hour_ranges = _merged(hour_ranges)
     for plan in one_sided:
         day_ranges[plan.total_bucket].append((plan.day // DAY, plan.day // DAY + 1))
     day_ranges = [_merged(ranges) for ranges in day_ranges]
