@@ -38,8 +38,9 @@ class FakeClock:
 async def open_days_from(store: Store, day: int) -> None:
     """Make day number ``day`` the store's first open day (and every later day open too).
 
-    The migration opens today by the wall clock, which leaves every day near the tests'
-    ``T0`` closed; tests of open days move it by hand.
+    The migration opens today by the wall clock, not by the store's clock; the wall clock is
+    past the tests' ``T0``, so every day near ``T0`` starts closed. Tests of open days move
+    the first open day by hand.
     """
     async with store.write() as connection:
         await connection.execute(sa.update(day_blocks_state).values(first_open_day=day))

@@ -182,7 +182,7 @@ async def test_the_refresher_closes_the_days_that_ended(store: Store, clock: Fak
 async def test_ingest_and_closing_at_once_lose_nothing(store: Store) -> None:
     """Batches on a day while it closes: each lands in its hours or, after, in its block.
 
-    On PostgreSQL a batch holds the state row shared, so closing waits for the batches that
+    On PostgreSQL a batch holds an advisory lock shared, so closing waits for the batches that
     saw the day open, and those after it see it closed.
     """
     prefix = "race-"

@@ -137,8 +137,10 @@ async def _read_first_open_day(connection: AsyncConnection) -> int:
 async def close_days(connection: AsyncConnection, *, before: int) -> int:
     """Close every open day before day number ``before``; the first open day afterwards.
 
-    Each day's column is rewritten whole from the hourly rows, including rows whose column
-    held minutes already (set to the hours' total, or to zero when the hours hold none).
+    The days closed are the first open day and the later ones that have hourly rows; an open
+    day after the first is never written at ingest, so one without hours has nothing to
+    close. Each is rewritten whole from the hourly rows, including rows whose column held
+    minutes already (set to the hours' total, or to zero when the hours hold none).
     """
     if connection.dialect.name == "postgresql":
         await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLOSING_LOCK)))

@@ -26,7 +26,6 @@ async def post_activity(request: web.Request) -> web.Response:
     counters = request.app[INGEST_COUNTERS]
     store = request.app[STORE]
     try:
-        # A batch of 5,000 events allocates some 100,000 short-lived tuples, none in a cycle.
         with gc_relaxed():
             kind = media_type(request, (JSON, NDJSON))
             items = _events(await read_text(request, MAX_BODY_BYTES), ndjson=kind == NDJSON)

@@ -8,6 +8,9 @@
   page free (PostgreSQL), so that moving a user's newest minute is a HOT update. Existing
   pages are not rewritten: each row moves to a page with room on its next update.
 
+Stop every service of an earlier version before migrating: such a service adds today's
+minutes to the day blocks, and its reports read today from there.
+
 Revision ID: 0005
 Revises: 0004
 """
