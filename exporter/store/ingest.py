@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import Event
-from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, HOUR, Category, split_minutes
+from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, Category, split_minutes
 from exporter.store import bulk_postgresql, day_blocks, placeholders
 from exporter.store.schema import activity, activity_totals, last_seen, users
 from exporter.store.sql import greatest, popcount
@@ -44,13 +44,8 @@ def rollup(events: Iterable[Event]) -> dict[RowKey, int]:
     """Masks of the real (organization, category) rows that the events cover."""
     masks: dict[RowKey, int] = defaultdict(int)
     for event in events:
-        first, category = event.first_minute, int(event.category)
-        if event.end_minute == first + 1:  # a point event: the common case, kept cheap
-            hour, minute = divmod(first, 60)
-            masks[(event.organization_id, category, hour * HOUR, event.user_id)] |= 1 << minute
-            continue
-        for hour, mask in split_minutes(first, event.end_minute):
-            masks[(event.organization_id, category, hour, event.user_id)] |= mask
+        for hour, mask in split_minutes(event.first_minute, event.end_minute):
+            masks[(event.organization_id, event.category, hour, event.user_id)] |= mask
     return dict(masks)
 
 
