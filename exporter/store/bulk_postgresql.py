@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY
 from exporter.store import day_blocks
-from exporter.store.sql import comma_joined
+from exporter.store.sql import array_parameter
 
 RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
 
@@ -31,14 +30,6 @@ def _split(name: str, sql_type: str = "text") -> str:
     """SQL for the comma-separated parameter ``name`` as an array of ``sql_type``."""
     array = f"string_to_array(:{name}, ',')"
     return array if sql_type == "text" else f"CAST({array} AS {sql_type}[])"
-
-
-def _joined(values: Iterable[object]) -> str:
-    """The parameter value that ``_split`` takes apart (a stray comma would shift the arrays)."""
-    joined = comma_joined(values)
-    if joined is None:
-        raise ValueError("an ingest array value is empty or contains a comma")
-    return joined
 
 
 _UPSERT_HOURS_SQL = f"""
@@ -168,11 +159,11 @@ async def upsert_activity(
         await connection.execute(
             _add_days(day_blocks.only_column(key[2] for key, _ in chunk)),
             {
-                "organizations": _joined(key[0] for key, _ in chunk),
-                "categories": _joined(int(key[1]) for key, _ in chunk),
-                "days": _joined(key[2] for key, _ in chunk),
-                "users": _joined(key[3] for key, _ in chunk),
-                "minutes": _joined(count for _, count in chunk),
+                "organizations": array_parameter(key[0] for key, _ in chunk),
+                "categories": array_parameter(int(key[1]) for key, _ in chunk),
+                "days": array_parameter(key[2] for key, _ in chunk),
+                "users": array_parameter(key[3] for key, _ in chunk),
+                "minutes": array_parameter(count for _, count in chunk),
             },
         )
     return added
@@ -187,12 +178,12 @@ def _arrays(chunk: list[tuple[RowKey, int]]) -> dict[str, str]:
     keys, masks = zip(*chunk, strict=True)
     organizations, categories, hours, users = zip(*keys, strict=True)
     return {
-        "organizations": _joined(organizations),
-        "categories": _joined(map(int, categories)),
-        "hours": _joined(hours),
-        "users": _joined(users),
-        "masks": _joined(masks),
-        "counts": _joined(mask.bit_count() for mask in masks),
+        "organizations": array_parameter(organizations),
+        "categories": array_parameter(map(int, categories)),
+        "hours": array_parameter(hours),
+        "users": array_parameter(users),
+        "masks": array_parameter(masks),
+        "counts": array_parameter(mask.bit_count() for mask in masks),
     }
 
 
@@ -206,10 +197,10 @@ async def upsert_last_seen(
         await connection.execute(
             _UPSERT_LAST_SEEN,
             {
-                "organizations": _joined(key[0] for key, _ in chunk),
-                "categories": _joined(int(key[1]) for key, _ in chunk),
-                "users": _joined(key[2] for key, _ in chunk),
-                "minutes": _joined(minute for _, minute in chunk),
+                "organizations": array_parameter(key[0] for key, _ in chunk),
+                "categories": array_parameter(int(key[1]) for key, _ in chunk),
+                "users": array_parameter(key[2] for key, _ in chunk),
+                "minutes": array_parameter(minute for _, minute in chunk),
             },
         )
 
@@ -222,7 +213,7 @@ async def update_users_last_activity(
         await connection.execute(
             _UPDATE_USERS,
             {
-                "users": _joined(user for user, _ in per_user),
-                "minutes": _joined(m for _, m in per_user),
+                "users": array_parameter(user for user, _ in per_user),
+                "minutes": array_parameter(m for _, m in per_user),
             },
         )

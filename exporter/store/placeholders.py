@@ -23,7 +23,7 @@ from exporter.model import (
     suffixed_name,
 )
 from exporter.store.schema import memberships, organizations, users
-from exporter.store.sql import one_of
+from exporter.store.sql import array_parameter, one_of
 from exporter.store.upsert import insert
 
 _DIGEST_DIGITS = (6, 10, 16, 32)
@@ -143,10 +143,10 @@ _INSERT_IMPLICIT_MEMBERSHIPS = sa.text(
     """
     INSERT INTO memberships (organization_id, user_id, roles)
     SELECT pair.organization_id, pair.user_id, :role
-    FROM unnest(CAST(:organizations AS text[]), CAST(:users AS text[]))
+    FROM unnest(string_to_array(:organizations, ','), string_to_array(:users, ','))
          AS pair(organization_id, user_id)
     JOIN users ON users.id = pair.user_id AND NOT users.managed
-    ORDER BY pair.organization_id, pair.user_id
+    ORDER BY pair.organization_id COLLATE "C", pair.user_id COLLATE "C"
     ON CONFLICT (organization_id, user_id) DO NOTHING
     """
 )
@@ -211,12 +211,12 @@ async def add_implicit_memberships(
     if not pairs:
         return
     if connection.dialect.name == "postgresql":
-        ordered = sorted(pairs)
+        listed = list(pairs)  # the statement sorts them
         await connection.execute(
             _INSERT_IMPLICIT_MEMBERSHIPS,
             {
-                "organizations": [org for org, _ in ordered],
-                "users": [user for _, user in ordered],
+                "organizations": array_parameter(org for org, _ in listed),
+                "users": array_parameter(user for _, user in listed),
                 "role": DEFAULT_ORGANIZATION_ROLE,
             },
         )

@@ -78,3 +78,14 @@ def comma_joined(values: Iterable[object]) -> str | None:
     if texts == [""] or joined.count(",") != max(len(texts) - 1, 0):
         return None
     return joined
+
+
+def array_parameter(values: Iterable[object]) -> str:
+    """``comma_joined``, for values that cannot hold a comma (checked ids, numbers, ``*``).
+
+    Raises ``ValueError`` rather than let a stray comma shift the arrays it is unnested with.
+    """
+    joined = comma_joined(values)
+    if joined is None:
+        raise ValueError("an array parameter value is empty or contains a comma")
+    return joined
