@@ -134,6 +134,7 @@ async def build_report(
     edges_us = [to_microseconds(edge) for edge in request.edges]
     per_bucket: list[list[tuple[str, int]]] = [[] for _ in request.edges[1:]]
     totals: dict[str, int] = {}
+    found: dict[str, Sequence[Any]] = {}  # an active user's id and profile columns
     minutes = report_query.bucket_minutes(
         connection,
         organization_key=organization_id or ALL_ORGANIZATIONS_KEY,
@@ -142,11 +143,9 @@ async def build_report(
     )
     async with contextlib.aclosing(minutes):  # its cursor closes here, on this connection
         async for first, rows in minutes:
-            _add_rows(first, rows, per_bucket, totals)
+            _add_rows(first, rows, per_bucket, totals, found)
     activity = _activity(request, edges_us, per_bucket)
-    user_ids = sorted(totals)
-    found = await report_query.profiles(connection, user_ids)
-    users = _users(user_ids, found, totals)
+    users = _users(sorted(totals), found, totals)
     return {"activity": activity, "users": users}
 
 
@@ -155,19 +154,26 @@ def _add_rows(
     rows: Sequence[Sequence[Any]],
     per_bucket: list[list[tuple[str, int]]],
     totals: dict[str, int],
+    found: dict[str, Sequence[Any]],
 ) -> None:
-    """Spread rows of (user, minutes in bucket ``first``, ``first + 1``, …) over the buckets."""
+    """Spread rows of (user, profile, minutes in bucket ``first``, …) over the buckets.
+
+    Active users' totals grow, and each one's profile columns go into ``found`` once.
+    """
+    minutes_from = 1 + report_query.PROFILE_COLUMNS
     user_ids = [row[0] for row in rows]
-    for column in range(1, len(rows[0]) if rows else 0):
-        per_bucket[first + column - 1] += [
+    for column in range(minutes_from, len(rows[0]) if rows else 0):
+        per_bucket[first + column - minutes_from] += [
             (user_id, row[column])
             for user_id, row in zip(user_ids, rows, strict=True)
             if row[column]
         ]
     for user_id, row in zip(user_ids, rows, strict=True):
-        total = sum(row[1:])
+        total = sum(row[minutes_from:])
         if total:
             totals[user_id] = totals.get(user_id, 0) + total
+            if user_id not in found:
+                found[user_id] = row[:minutes_from]  # not the whole row: 100,000 may wait here
 
 
 def _activity(
@@ -193,12 +199,12 @@ def _activity(
 
 
 def _users(
-    user_ids: list[str], found: Mapping[str, report_query.Profile], totals: dict[str, int]
+    user_ids: list[str], found: Mapping[str, Sequence[Any]], totals: dict[str, int]
 ) -> dict[str, dict[str, Any]]:
     """The ``users`` map: each active user's profile and totals."""
     users = {}
     for user_id in user_ids:
-        profile = found.get(user_id) or report_query.Profile(user_id, "", "", ())
+        profile = report_query.profile_of(found[user_id])
         users[user_id] = {
             "id": user_id,
             "name": profile.name,

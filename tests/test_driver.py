@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +15,12 @@ from exporter.store import Store, driver
 from exporter.store.schema import users
 from tests.conftest import PostgresDatabases
 from tests.helpers import FakeClock, make_token
+
+
+async def _drain(connection: Any, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """Every row that ``driver.batches`` yields, the iterator closed as the report closes it."""
+    async with contextlib.aclosing(driver.batches(connection, statement, size=3)) as read:
+        return [row async for batch in read for row in batch]
 
 
 @pytest.fixture
@@ -36,7 +44,7 @@ async def test_batches_hold_the_rows_sqlalchemy_reads(postgres_store: Store) -> 
     async with postgres_store.read() as connection:
         expected = sorted(tuple(row) for row in await connection.execute(statement))
         batches = [batch async for batch in driver.batches(connection, statement, size=2)]
-        everything = await driver.all_rows(connection, statement)
+        everything = await _drain(connection, statement)
     assert len(expected) == 5
     assert [len(batch) for batch in batches] == [2, 2, 1]
     assert sorted(row for batch in batches for row in batch) == expected
@@ -49,7 +57,7 @@ async def test_a_cancelled_statement_is_an_unavailable_store(postgres_store: Sto
     async def sleep_past_the_timeout() -> None:
         async with postgres_store.read() as connection:
             await connection.exec_driver_sql("SET LOCAL statement_timeout = '20ms'")
-            await driver.all_rows(connection, sa.select(sa.func.pg_sleep(2)))
+            await _drain(connection, sa.select(sa.func.pg_sleep(2)))
 
     with pytest.raises(StoreUnavailable):
         await sleep_past_the_timeout()
@@ -59,5 +67,5 @@ async def test_a_bad_statement_is_sqlalchemys_error(postgres_store: Store) -> No
     """An error of the statement itself keeps its SQLAlchemy class, with the original inside."""
     async with postgres_store.read() as connection:
         with pytest.raises(sa.exc.DataError) as raised:
-            await driver.all_rows(connection, sa.select(sa.literal(1) / sa.literal(0)))
+            await _drain(connection, sa.select(sa.literal(1) / sa.literal(0)))
     assert raised.value.orig is not None

@@ -10,7 +10,6 @@ takes it back and its rollback fails, not at once.)
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -44,12 +43,3 @@ async def batches(
         raise sa.exc.DBAPIError.instance(
             sql, params, error, psycopg.Error, dialect=connection.dialect
         ) from error
-
-
-async def all_rows(connection: AsyncConnection, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
-    """Every row of ``statement`` as tuples (PostgreSQL only)."""
-    rows: list[tuple[Any, ...]] = []
-    async with contextlib.aclosing(batches(connection, statement, size=50_000)) as read:
-        async for batch in read:
-            rows += batch
-    return rows

@@ -1,4 +1,4 @@
-"""The activity report's reads: active minutes per (bucket, user) and the users' profiles.
+"""The activity report's read: each user's profile and active minutes per bucket.
 
 Buckets arrive as epoch-minute edges ``M_0 < … < M_n``: minute *m* is in bucket *i* when
 ``M_i ≤ m < M_(i+1)``. A bucket is read at the coarsest grain that fits:
@@ -11,13 +11,14 @@ Buckets arrive as epoch-minute edges ``M_0 < … < M_n``: minute *m* is in bucke
 * the at most ``n + 1`` hours that an edge cuts (edges off the hour) from their masks, each
   joined to its pieces (bucket, minute mask) and counted as ``popcount(mask & piece)``.
 
-The answer comes back pivoted: one row per user and a column per bucket, from one statement
-per run of up to 32 buckets. A block row gives each bucket the sum of its day columns that lie
-in that bucket; an hour row (bucket, user, minutes) fills the column of its bucket; ``GROUP BY
-user`` adds them up. For buckets of equal length (every unit but months and years) an hour's
-bucket is arithmetic on its start, ``(start / 60 - M_0) / step``; for calendar buckets it is a
-binary search written as nested ``CASE``s over the buckets' first hours. So a report whose
-edges fall on closed UTC midnights reads day blocks only: two rows per user for 30 days.
+The answer comes back pivoted: one row per user, its profile and a column per bucket, from
+one statement per run of up to 32 buckets. A block row gives each bucket the sum of its day
+columns that lie in that bucket; an hour row (bucket, user, minutes) fills the column of its
+bucket; ``GROUP BY user`` adds them up, and the user's profile is joined to the sums. For
+buckets of equal length (every unit but months and years) an hour's bucket is arithmetic on
+its start, ``(start / 60 - M_0) / step``; for calendar buckets it is a binary search written
+as nested ``CASE``s over the buckets' first hours. So a report whose edges fall on closed UTC
+midnights reads day blocks only: two rows per user for 30 days.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import itertools
 import operator
 from collections import defaultdict
 from collections.abc import AsyncGenerator, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -45,20 +46,22 @@ from exporter.store.schema import (
     site_roles,
     users,
 )
-from exporter.store.sql import one_of, popcount
+from exporter.store.sql import popcount
 
 Span = tuple[int, int, int]
 """(bucket, first, end): a run of whole hours or days (epoch seconds) inside one bucket."""
 
-_SQLITE_CHUNK = 500  # parameters per IN list
 _PIVOT_BUCKETS = 32  # bucket columns per statement
 _WORK_MEM = "64MB"  # for the report's transaction on PostgreSQL
 _BATCH_ROWS = 10_000
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Profile:
-    """What the report shows of a user: the last-known profile, deleted or not."""
+class Profile(NamedTuple):
+    """What the report shows of a user: the last-known profile, deleted or not.
+
+    A named tuple: the report makes one per active user, and a frozen dataclass took three
+    times as long to build.
+    """
 
     username: str
     name: str
@@ -66,15 +69,29 @@ class Profile:
     roles: tuple[str, ...]
 
 
+PROFILE_COLUMNS = 4
+"""Columns of a ``bucket_minutes`` row between the user id and the minutes: username, name,
+avatar hash and site roles (see ``profile_of``)."""
+
+
+def profile_of(row: Sequence[Any]) -> Profile:
+    """The profile in a ``bucket_minutes`` row; a user the directory lacks shows its id."""
+    user_id, username, name, avatar_hash, roles = row[: 1 + PROFILE_COLUMNS]
+    if username is None:
+        return Profile(user_id, "", "", ())
+    return Profile(username, name, avatar_hash, tuple(sorted(roles.split(" "))) if roles else ())
+
+
 async def bucket_minutes(
     connection: AsyncConnection, *, organization_key: str, category: int, edges: Sequence[int]
 ) -> AsyncGenerator[tuple[int, Sequence[Sequence[Any]]], None]:
     """Active minutes of one (organization, category) slice, per user and bucket.
 
-    Yields ``(first, rows)``: each row is (user id, minutes in bucket ``first``, in ``first +
-    1``, …) for a run of at most 32 buckets. Rows come in batches (on PostgreSQL from a
-    server-side cursor), so they never all sit in memory at once, in no particular order,
-    zeros included.
+    Yields ``(first, rows)``: each row is (user id, the ``PROFILE_COLUMNS``, minutes in bucket
+    ``first``, in ``first + 1``, …) for a run of at most 32 buckets. Rows come in batches (on
+    PostgreSQL from a server-side cursor), so they never all sit in memory at once, in no
+    particular order, zeros included. The profile rides along with the minutes: a query of
+    its own for 10,000 users took 30-50 ms, a fifth of a 30-day report.
     """
     if connection.dialect.name == "postgresql":
         # One hash of the users over a few hundred thousand rows: in memory, not on disk.
@@ -82,7 +99,11 @@ async def bucket_minutes(
     open_from = await day_blocks.first_open_day(connection) * DAY
     for first in range(0, len(edges) - 1, _PIVOT_BUCKETS):
         statement = _per_user(
-            organization_key, category, edges[first : first + _PIVOT_BUCKETS + 1], open_from
+            organization_key,
+            category,
+            edges[first : first + _PIVOT_BUCKETS + 1],
+            open_from,
+            connection.dialect.name,
         )
         if statement is None:
             continue
@@ -98,9 +119,9 @@ async def bucket_minutes(
 
 
 def _per_user(
-    organization_key: str, category: int, edges: Sequence[int], open_from: int
+    organization_key: str, category: int, edges: Sequence[int], open_from: int, dialect: str
 ) -> sa.Select[Any] | None:
-    """(user, minutes of each bucket) over the buckets of ``edges``; ``None`` when none read.
+    """(user, profile, minutes of each bucket) over ``edges``' buckets; ``None`` when none read.
 
     ``open_from`` is the start (epoch seconds) of the first open day: from there on, whole
     days come from the hourly rows too.
@@ -129,9 +150,36 @@ def _per_user(
     if not parts:
         return None
     rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("parts")
+    per_user = (
+        sa.select(
+            rows.c.user_id,
+            *(sa.func.sum(rows.c[f"b{bucket}"]).label(f"b{bucket}") for bucket in range(buckets)),
+        )
+        .group_by(rows.c.user_id)
+        .subquery("per_user")
+    )
     return sa.select(
-        rows.c.user_id, *(sa.func.sum(rows.c[f"b{bucket}"]) for bucket in range(buckets))
-    ).group_by(rows.c.user_id)
+        per_user.c.user_id,
+        users.c.username,
+        users.c.name,
+        users.c.avatar_hash,
+        _site_roles(per_user.c.user_id, dialect),
+        *(per_user.c[f"b{bucket}"] for bucket in range(buckets)),
+    ).select_from(per_user.outerjoin(users, users.c.id == per_user.c.user_id))
+
+
+def _site_roles(user_id: sa.ColumnElement[str], dialect: str) -> sa.ScalarSelect[Any]:
+    """The user's site roles, space-separated in no order (``activity-writer`` left out)."""
+    joined = (
+        sa.func.string_agg(site_roles.c.role, " ")
+        if dialect == "postgresql"
+        else sa.func.group_concat(site_roles.c.role, " ")
+    )
+    return (
+        sa.select(joined)
+        .where(site_roles.c.user_id == user_id, site_roles.c.role != SERVICE_ROLE)
+        .scalar_subquery()
+    )
 
 
 def _day_columns(
@@ -426,41 +474,3 @@ def _cut_hours(edges: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
         if pieces:
             cut[hour * HOUR] = pieces
     return cut
-
-
-async def profiles(connection: AsyncConnection, user_ids: Sequence[str]) -> dict[str, Profile]:
-    """Last-known profiles and site roles (sorted, ``activity-writer`` left out) by user id."""
-    dialect = connection.dialect.name
-    chunk_size = len(user_ids) if dialect == "postgresql" else _SQLITE_CHUNK
-    found: dict[str, Profile] = {}
-    for start in range(0, len(user_ids), max(chunk_size, 1)):
-        chunk = user_ids[start : start + chunk_size]
-        roles: dict[str, list[str]] = defaultdict(list)
-        for user_id, role in await _all(
-            connection,
-            sa.select(site_roles.c.user_id, site_roles.c.role).where(
-                one_of(site_roles.c.user_id, chunk, dialect), site_roles.c.role != SERVICE_ROLE
-            ),
-        ):
-            roles[user_id].append(role)
-        for user_id, username, name, avatar_hash in await _all(
-            connection,
-            sa.select(users.c.id, users.c.username, users.c.name, users.c.avatar_hash).where(
-                one_of(users.c.id, chunk, dialect)
-            ),
-        ):
-            found[user_id] = Profile(
-                username=username,
-                name=name,
-                avatar_hash=avatar_hash,
-                roles=tuple(sorted(roles[user_id])),
-            )
-    return found
-
-
-async def _all(connection: AsyncConnection, statement: sa.Select[Any]) -> Sequence[Any]:
-    """Every row of ``statement``, from the driver itself on PostgreSQL."""
-    if connection.dialect.name == "postgresql":
-        return await driver.all_rows(connection, statement)
-    rows: Sequence[Any] = (await connection.execute(statement)).all()
-    return rows
