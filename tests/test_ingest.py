@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from exporter.config import Config
 from exporter.events import Event
 from exporter.model import Category
-from exporter.store import Store
+from exporter.store import Store, placeholders
 from exporter.store.ingest import store_events
 from exporter.store.sql import array_parameter
 from exporter.web import create_app
@@ -226,7 +226,7 @@ async def test_a_replay_rewrites_no_hourly_row(client: Client, admin_headers: He
 
 
 async def test_batches_listing_rows_in_opposite_orders_do_not_deadlock(store: Store) -> None:
-    """Every statement locks its rows in key order, whatever order the batch lists them in."""
+    """The rollup upserts lock their rows in key order, whatever order a batch lists them in."""
     if store.engine.dialect.name != "postgresql":
         pytest.skip("a SQLite store has one writer at a time")
     first = int(T0.timestamp()) // 60 - 120
@@ -251,6 +251,30 @@ async def test_batches_listing_rows_in_opposite_orders_do_not_deadlock(store: St
             "SELECT sum(minutes) FROM activity WHERE organization_id <> '*' AND category <> 0"
         )
         assert minutes.scalar_one() == 1500 * 9
+
+
+async def test_new_memberships_listed_in_opposite_orders_do_not_deadlock(store: Store) -> None:
+    """The implicit-membership insert takes its new rows in key order, whatever order it gets."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("a SQLite store has one writer at a time")
+    organizations = [f"o{index}" for index in range(3)]
+    users = [f"u{index:04d}" for index in range(1500)]
+    async with store.write() as connection:
+        await placeholders.ensure_organizations(
+            connection, organizations, now=T0.timestamp(), max_organizations=10
+        )
+        await placeholders.ensure_users(connection, users, now=T0.timestamp())
+
+    async def add(pairs: list[tuple[str, str]]) -> None:
+        async with store.write() as connection:
+            await placeholders.add_implicit_memberships(connection, pairs)
+
+    for organization in organizations:  # each round inserts 1,500 new rows from both sides
+        pairs = [(organization, user) for user in users]
+        await asyncio.gather(add(pairs), add(pairs[::-1]))
+    async with store.read() as connection:
+        count = await connection.exec_driver_sql("SELECT count(*) FROM memberships")
+        assert count.scalar_one() == 3 * 1500
 
 
 # --- organizations, users and placeholders ----------------------------------------------------
