@@ -371,6 +371,32 @@ async def test_ties_sorted_by_user_id_and_profiles(
     }
 
 
+async def test_profiles_of_users_first_seen_after_32_buckets(
+    store: Store, client: Client, admin_headers: dict[str, str]
+) -> None:
+    """Past 32 buckets a second statement reads on; its users get their profiles too."""
+    await put_user(store, "late", username="late-one", name="Late", roles=["site-auditor"])
+    events = [
+        {"user_id": "early", "category": "ide", "time": "2026-11-23T01:00:00Z"},
+        {"user_id": "late", "category": "ide", "time": "2026-11-24T10:00:00Z"},  # bucket 34
+    ]
+    await ingest(store, events)
+    status, body = await get_report(
+        client,
+        admin_headers,
+        start="2026-11-23T00:00:00Z",
+        end="2026-11-24T12:00:00Z",
+        interval="1 hour",
+    )
+    assert status == 200
+    assert len(body["activity"]) == 36
+    assert body["activity"][34]["user_activity"][0]["user_id"] == "late"
+    assert body["users"]["late"]["username"] == "late-one"
+    assert body["users"]["late"]["name"] == "Late"
+    assert body["users"]["late"]["roles"] == ["site-auditor"]
+    assert body["users"]["early"]["username"] == "early"
+
+
 async def test_deleted_users_still_appear(
     store: Store, client: Client, admin_headers: dict[str, str]
 ) -> None:
