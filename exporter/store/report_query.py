@@ -59,8 +59,8 @@ _BATCH_ROWS = 10_000
 class Profile(NamedTuple):
     """What the report shows of a user: the last-known profile, deleted or not.
 
-    A named tuple: the report makes one per active user, and a frozen dataclass took three
-    times as long to build.
+    A named tuple: the report makes one per active user, and a frozen dataclass took more
+    than twice as long to build (0.6 against 0.25 µs).
     """
 
     username: str
