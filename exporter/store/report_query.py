@@ -46,7 +46,7 @@ from exporter.store.schema import (
     site_roles,
     users,
 )
-from exporter.store.sql import popcount
+from exporter.store.sql import joined_text, popcount
 
 Span = tuple[int, int, int]
 """(bucket, first, end): a run of whole hours or days (epoch seconds) inside one bucket."""
@@ -103,7 +103,6 @@ async def bucket_minutes(
             category,
             edges[first : first + _PIVOT_BUCKETS + 1],
             open_from,
-            connection.dialect.name,
         )
         if statement is None:
             continue
@@ -119,7 +118,7 @@ async def bucket_minutes(
 
 
 def _per_user(
-    organization_key: str, category: int, edges: Sequence[int], open_from: int, dialect: str
+    organization_key: str, category: int, edges: Sequence[int], open_from: int
 ) -> sa.Select[Any] | None:
     """(user, profile, minutes of each bucket) over ``edges``' buckets; ``None`` when none read.
 
@@ -163,20 +162,15 @@ def _per_user(
         users.c.username,
         users.c.name,
         users.c.avatar_hash,
-        _site_roles(per_user.c.user_id, dialect),
+        _site_roles(per_user.c.user_id),
         *(per_user.c[f"b{bucket}"] for bucket in range(buckets)),
     ).select_from(per_user.outerjoin(users, users.c.id == per_user.c.user_id))
 
 
-def _site_roles(user_id: sa.ColumnElement[str], dialect: str) -> sa.ScalarSelect[Any]:
+def _site_roles(user_id: sa.ColumnElement[str]) -> sa.ScalarSelect[Any]:
     """The user's site roles, space-separated in no order (``activity-writer`` left out)."""
-    joined = (
-        sa.func.string_agg(site_roles.c.role, " ")
-        if dialect == "postgresql"
-        else sa.func.group_concat(site_roles.c.role, " ")
-    )
     return (
-        sa.select(joined)
+        sa.select(joined_text(site_roles.c.role, " "))
         .where(site_roles.c.user_id == user_id, site_roles.c.role != SERVICE_ROLE)
         .scalar_subquery()
     )

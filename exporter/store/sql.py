@@ -25,6 +25,13 @@ class greatest(GenericFunction[Any]):  # noqa: N801
     inherit_cache = True
 
 
+class joined_text(GenericFunction[str]):  # noqa: N801
+    """The group's texts joined by a separator, in no order (an aggregate; NULL when none)."""
+
+    type = sa.Text()
+    inherit_cache = True
+
+
 @compiles(popcount, "postgresql")
 def _popcount_postgresql(element: popcount, compiler: SQLCompiler, **kw: Any) -> str:
     return f"bit_count(CAST({compiler.process(element.clauses, **kw)} AS BIT(64)))"
@@ -44,6 +51,16 @@ def _greatest_sqlite(element: greatest, compiler: SQLCompiler, **kw: Any) -> str
 @compiles(greatest, "postgresql")
 def _greatest_postgresql(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
     return f"greatest({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(joined_text, "sqlite")
+def _joined_text_sqlite(element: joined_text, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"group_concat({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(joined_text, "postgresql")
+def _joined_text_postgresql(element: joined_text, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"string_agg({compiler.process(element.clauses, **kw)})"
 
 
 def python_popcount(value: int | None) -> int:
