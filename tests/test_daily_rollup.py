@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import Event
 from exporter.model import DAY, Category
@@ -24,7 +25,14 @@ from exporter.refresh import Refresher
 from exporter.report import build_report, parse_parameters
 from exporter.store import Store, bulk_postgresql, day_blocks, ingest
 from exporter.store.gauges import prune
-from exporter.store.schema import DAY_COLUMNS, DAYS_PER_BLOCK, activity, activity_days
+from exporter.store.schema import (
+    DAY_COLUMNS,
+    DAYS_PER_BLOCK,
+    LAST_SEEN_COLUMNS,
+    activity,
+    activity_days,
+    last_seen,
+)
 from tests.helpers import T0, FakeClock, open_days_from
 from tests.support import RawEvent, raw_to_events
 
@@ -262,8 +270,9 @@ async def test_migrations_backfill_the_day_blocks(store: Store) -> None:
     assert before
     async with store.write() as connection:
         await connection.execute(sa.text("DROP TABLE activity_days"))
-        # Undo what 0005 did as well: its table and its dropped index.
+        # Undo what 0005 and 0006 did as well: its table and its dropped index, the columns.
         await connection.execute(sa.text("DROP TABLE day_blocks_state"))
+        await _narrow_last_seen(connection)
         await connection.execute(
             sa.text("CREATE INDEX ix_last_seen_last_minute ON last_seen (last_minute)")
         )
@@ -271,6 +280,51 @@ async def test_migrations_backfill_the_day_blocks(store: Store) -> None:
     await store.migrate()
     after, sums = await _daily_and_hourly_sums(store, "mig-")
     assert after == before == sums
+
+
+async def _narrow_last_seen(connection: AsyncConnection) -> None:
+    """Give ``last_seen`` its shape before 0006 (a row per category), with the same minutes."""
+    unpivoted = " UNION ALL ".join(
+        f"SELECT organization_id, {category} AS category, user_id, {name} AS last_minute "
+        f"FROM last_seen WHERE {name} IS NOT NULL"
+        for category, name in enumerate(LAST_SEEN_COLUMNS)
+    )
+    await connection.execute(sa.text(f"CREATE TABLE narrow_copy AS {unpivoted}"))
+    await connection.execute(sa.text("DROP TABLE last_seen"))
+    await connection.execute(
+        sa.text(
+            "CREATE TABLE last_seen (organization_id VARCHAR(64) NOT NULL, "
+            "category SMALLINT NOT NULL, user_id VARCHAR(64) NOT NULL, "
+            "last_minute BIGINT NOT NULL, "
+            "CONSTRAINT pk_last_seen PRIMARY KEY (organization_id, category, user_id))"
+        )
+    )
+    await connection.execute(sa.text("INSERT INTO last_seen SELECT * FROM narrow_copy"))
+    await connection.execute(sa.text("DROP TABLE narrow_copy"))
+
+
+async def test_migration_0006_keeps_every_newest_minute(store: Store) -> None:
+    """A column per category: each (organization, user)'s minutes come through, NULL for none."""
+    raw = [
+        (0, 0, Category.IDE, 100, 30),
+        (0, 1, Category.APP, 1400, 90),
+        (1, 1, Category.TUNNEL, 600, 5),
+        (1, 1, Category.LOGIN, 2000, 0),
+    ]
+    await store.ingest(_events_of(store, raw, "wide-"))
+    wanted = last_seen.c.user_id.startswith("wide-")
+    async with store.read() as connection:
+        before = sorted(map(tuple, await connection.execute(sa.select(last_seen).where(wanted))))
+    # (organization, user) rows: each user's own organizations and "*"
+    assert len(before) == 5
+    assert all(row[2] is not None for row in before)  # everybody has an "any" minute
+    async with store.write() as connection:
+        await _narrow_last_seen(connection)
+        await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0005'"))
+    await store.migrate()
+    async with store.read() as connection:
+        after = sorted(map(tuple, await connection.execute(sa.select(last_seen).where(wanted))))
+    assert after == before
 
 
 async def _report(store: Store, params: dict[str, str]) -> dict[str, Any]:

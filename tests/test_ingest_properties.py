@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter.events import Event
 from exporter.model import Category
 from exporter.store import Store
+from exporter.store.schema import LAST_SEEN_COLUMNS, last_seen
 from tests.helpers import T0, stored_activity, stored_totals
 from tests.support import RawEvent, raw_to_events
 
@@ -159,3 +162,39 @@ async def test_concurrent_parts_store_the_same_activity(
     )
     assert sum(result.new_minutes for result in results) == once.minutes
     assert await _state(store, split_prefix) == await _state(store, once_prefix)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(raw=batches, cut=st.integers(0, 25), order=st.randoms(use_true_random=False))
+async def test_last_seen_holds_each_newest_minute(
+    store: Store, raw: list[RawEvent], cut: int, order: random.Random
+) -> None:
+    """Each category column is the newest stored minute of that slice; NULL when there is none.
+
+    The batch goes in as two parts in a random order, so a part may bring older minutes than
+    the row holds, or categories the row has not seen yet.
+    """
+    prefix = _fresh()
+    events = _events_of(store, raw, prefix)
+    parts = [events[:cut], events[cut:]]
+    order.shuffle(parts)
+    for part in parts:
+        await store.ingest(part)
+    rows, _ = await _state(store, prefix)
+    expected: dict[tuple[str, str], list[int | None]] = {}
+    for (org, category, hour, user), mask in rows.items():
+        seen = expected.setdefault((org, user), [None] * len(LAST_SEEN_COLUMNS))
+        minute = hour + 60 * (mask.bit_length() - 1)
+        seen[category] = max(seen[category] or minute, minute)
+    async with store.read() as connection:
+        stored = {
+            (org.removeprefix(prefix), user.removeprefix(prefix)): list(minutes)
+            for org, user, *minutes in await connection.execute(
+                sa.select(last_seen).where(last_seen.c.user_id.startswith(prefix))
+            )
+        }
+    assert stored == expected

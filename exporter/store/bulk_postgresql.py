@@ -21,14 +21,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY
 from exporter.store import day_blocks
+from exporter.store.schema import LAST_SEEN_COLUMNS
 from exporter.store.sql import array_parameter
 
 RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
 
+_NONE = "n"
+"""An array element that ``_split(…, nulls=True)`` turns into NULL; no number reads so."""
 
-def _split(name: str, sql_type: str = "text") -> str:
-    """SQL for the comma-separated parameter ``name`` as an array of ``sql_type``."""
-    array = f"string_to_array(:{name}, ',')"
+
+def _split(name: str, sql_type: str = "text", *, nulls: bool = False) -> str:
+    """SQL for the comma-separated parameter ``name`` as an array of ``sql_type``.
+
+    With ``nulls``, elements that read ``_NONE`` become NULL.
+    """
+    array = (
+        f"string_to_array(:{name}, ',', '{_NONE}')" if nulls else f"string_to_array(:{name}, ',')"
+    )
     return array if sql_type == "text" else f"CAST({array} AS {sql_type}[])"
 
 
@@ -94,16 +103,17 @@ def _add_days(only_column: int | None) -> sa.TextClause:
 
 _UPSERT_LAST_SEEN = sa.text(
     f"""
-    INSERT INTO last_seen AS s (organization_id, category, user_id, last_minute)
+    INSERT INTO last_seen AS s (organization_id, user_id, {", ".join(LAST_SEEN_COLUMNS)})
     SELECT * FROM unnest(
-        {_split("organizations")}, {_split("categories", "smallint")},
-        {_split("users")}, {_split("minutes", "bigint")}
+        {_split("organizations")}, {_split("users")},
+        {", ".join(_split(name, "bigint", nulls=True) for name in LAST_SEEN_COLUMNS)}
     )
-    ON CONFLICT (organization_id, category, user_id) DO UPDATE
-    SET last_minute = greatest(s.last_minute, excluded.last_minute)
-    WHERE excluded.last_minute > s.last_minute
+    ON CONFLICT (organization_id, user_id) DO UPDATE SET
+        {", ".join(f"{name} = greatest(s.{name}, excluded.{name})" for name in LAST_SEEN_COLUMNS)}
+    WHERE {" OR ".join(f"excluded.{name} > coalesce(s.{name}, -1)" for name in LAST_SEEN_COLUMNS)}
     """  # noqa: S608
 )
+"""Newest minutes move forward only; ``greatest`` skips NULLs, the categories a batch lacks."""
 
 _UPDATE_USERS = sa.text(
     f"""
@@ -188,19 +198,22 @@ def _arrays(chunk: list[tuple[RowKey, int]]) -> dict[str, str]:
 
 
 async def upsert_last_seen(
-    connection: AsyncConnection, newest: dict[tuple[str, int, str], int]
+    connection: AsyncConnection, newest: dict[tuple[str, str], list[int | None]]
 ) -> None:
-    """Keep the newest minute per (organization, category, user)."""
+    """Keep the newest minute per (organization, user) and category (``None``: none new)."""
     ordered = sorted(newest.items())
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
+        minutes = zip(*(seen for _, seen in chunk), strict=True)
         await connection.execute(
             _UPSERT_LAST_SEEN,
             {
                 "organizations": array_parameter(key[0] for key, _ in chunk),
-                "categories": array_parameter(int(key[1]) for key, _ in chunk),
-                "users": array_parameter(key[2] for key, _ in chunk),
-                "minutes": array_parameter(minute for _, minute in chunk),
+                "users": array_parameter(key[1] for key, _ in chunk),
+                **{
+                    name: array_parameter(_NONE if minute is None else minute for minute in column)
+                    for name, column in zip(LAST_SEEN_COLUMNS, minutes, strict=True)
+                },
             },
         )
 

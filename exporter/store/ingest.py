@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from exporter.events import Event
 from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, Category, split_minutes
 from exporter.store import bulk_postgresql, day_blocks, placeholders
-from exporter.store.schema import activity, activity_totals, last_seen, users
+from exporter.store.schema import LAST_SEEN_COLUMNS, activity, activity_totals, last_seen, users
 from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
 
@@ -163,17 +164,21 @@ async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, 
 
 
 async def _update_last_seen(connection: AsyncConnection, rows: dict[RowKey, int]) -> None:
-    """Keep the newest active minute per (organization, category, user), and per user."""
-    newest: dict[tuple[str, int, str], int] = {}
+    """Keep the newest active minute per (organization, user) and category, and per user."""
+    newest: dict[tuple[str, str], list[int | None]] = {}
     for (org, category, hour, user), mask in rows.items():
         minute = hour + 60 * (mask.bit_length() - 1)
-        key = (org, category, user)
-        if newest.get(key, -1) < minute:
-            newest[key] = minute
+        seen = newest.get((org, user))
+        if seen is None:
+            seen = newest[(org, user)] = [None] * len(LAST_SEEN_COLUMNS)
+        known = seen[category]
+        if known is None or known < minute:
+            seen[category] = minute
+    # Every real row has its ``*``/``any`` union among the rows, so each user has that minute.
     per_user = sorted(
-        (user, minute)
-        for (org, category, user), minute in newest.items()
-        if org == ALL_ORGANIZATIONS_KEY and category == Category.ANY
+        (user, cast(int, seen[Category.ANY]))
+        for (org, user), seen in newest.items()
+        if org == ALL_ORGANIZATIONS_KEY
     )
     if connection.dialect.name == "postgresql":
         await bulk_postgresql.upsert_last_seen(connection, newest)
@@ -181,14 +186,30 @@ async def _update_last_seen(connection: AsyncConnection, rows: dict[RowKey, int]
         return
     statement = insert(last_seen, connection.dialect.name)
     statement = statement.on_conflict_do_update(
-        index_elements=["organization_id", "category", "user_id"],
-        set_={"last_minute": greatest(last_seen.c.last_minute, statement.excluded.last_minute)},
+        index_elements=["organization_id", "user_id"],
+        set_={
+            name: sa.case(
+                (
+                    sa.or_(
+                        statement.excluded[name].is_(None),
+                        statement.excluded[name] <= last_seen.c[name],
+                    ),
+                    last_seen.c[name],
+                ),
+                else_=statement.excluded[name],
+            )
+            for name in LAST_SEEN_COLUMNS
+        },
     )
     await connection.execute(
         statement,
         [
-            {"organization_id": org, "category": int(category), "user_id": user, "last_minute": m}
-            for (org, category, user), m in sorted(newest.items())
+            {
+                "organization_id": org,
+                "user_id": user,
+                **dict(zip(LAST_SEEN_COLUMNS, seen, strict=True)),
+            }
+            for (org, user), seen in sorted(newest.items())
         ],
     )
     await connection.execute(
