@@ -22,6 +22,7 @@ from exporter.store.sql import array_parameter
 from exporter.web import create_app
 from exporter.web.keys import STORE
 from tests.helpers import T0, FakeClock, iso, make_token, stored_activity, stored_totals
+from tests.report_helpers import get_report
 from tests.support import (
     at,
     bits,
@@ -918,3 +919,40 @@ def test_joined_arrays_refuse_values_that_would_shift(values: list[str]) -> None
 def test_joined_arrays_round_trip() -> None:
     """Ids, ``*`` and integers join into what ``string_to_array`` splits back."""
     assert array_parameter(["org-1", "*", 7]).split(",") == ["org-1", "*", "7"]
+
+
+async def test_a_store_another_version_reshaped_answers_503(
+    client: Client, admin_headers: Headers, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ingest and reports over tables of another shape answer 503 in JSON and store nothing.
+
+    As when a replica runs on after another version migrated the store: a column or table
+    that is not there is the store's state, not a fault of the request. PostgreSQL's errors
+    are logged in full for the operator.
+    """
+    store = client.app[STORE]
+    postgresql = store.engine.dialect.name == "postgresql"
+    await post_events(client, admin_headers, [event(time=at(10, 0))])
+    before = await whole_state(store)
+
+    async def alter(statement: str) -> None:
+        async with store.write() as connection:
+            await connection.exec_driver_sql(statement)
+
+    await alter("ALTER TABLE last_seen RENAME COLUMN last_ide TO last_ide_elsewhere")
+    status, body = await post_events(client, admin_headers, [event("u2", at(10, 5))])
+    assert (status, body["detail"]) == (
+        503,
+        "ProgrammingError" if postgresql else "OperationalError",
+    )
+    if postgresql:
+        assert "last_ide" in caplog.text
+    await alter("ALTER TABLE last_seen RENAME COLUMN last_ide_elsewhere TO last_ide")
+    assert await whole_state(store) == before
+
+    await alter("ALTER TABLE activity_days RENAME TO activity_days_elsewhere")
+    status, body = await get_report(
+        client, admin_headers, start=iso(T0 - dt.timedelta(days=3)), end=iso(T0)
+    )
+    assert status == 503
+    assert body["message"]

@@ -2,13 +2,15 @@
 
 ``Store`` owns the engine, the clock and, on SQLite, a lock that serializes writers (SQLite
 has one writer at a time; waiting in Python is kinder than "database is locked"). Every
-store call maps an unreachable database to ``StoreUnavailable`` (HTTP 503).
+store call maps an unreachable database, and on PostgreSQL tables of another version's
+shape, to ``StoreUnavailable`` (HTTP 503).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -21,6 +23,8 @@ from exporter.events import Event, Limits
 from exporter.store import migrate, placeholders
 from exporter.store.engine import create_engine, is_sqlite
 from exporter.store.ingest import IngestResult, store_events
+
+log = logging.getLogger("exporter.store")
 
 Clock = Callable[[], float]
 _UNREACHABLE = (
@@ -58,6 +62,10 @@ class Store:
                 yield connection
         except _UNREACHABLE as error:
             raise _unavailable(error) from error
+        except sqlalchemy.exc.ProgrammingError as error:
+            if _is_schema_mismatch(error):
+                raise _other_schema(error) from error
+            raise
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -72,6 +80,10 @@ class Store:
                 if _is_transient(error):
                     raise
                 raise _unavailable(error) from error
+            except sqlalchemy.exc.ProgrammingError as error:
+                if _is_schema_mismatch(error):
+                    raise _other_schema(error) from error
+                raise
 
     async def migrate(self) -> None:
         """Bring the schema up to date and make sure the default organization exists."""
@@ -138,6 +150,29 @@ def _is_transient(error: BaseException) -> bool:
     """A PostgreSQL error after which the same transaction may simply be tried again."""
     original = getattr(error, "orig", None)
     return getattr(original, "sqlstate", None) in _TRANSIENT_SQLSTATES
+
+
+_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})  # undefined table, undefined column
+
+
+def _is_schema_mismatch(error: BaseException) -> bool:
+    """A PostgreSQL error saying the store's tables are not the shape this code expects.
+
+    Seen when a replica of one version runs against a store that another version migrated.
+    (SQLite reports the same as an ``OperationalError``, which already answers 503.)
+    """
+    original = getattr(error, "orig", None)
+    return getattr(original, "sqlstate", None) in _SCHEMA_SQLSTATES
+
+
+def _other_schema(error: sqlalchemy.exc.DBAPIError) -> StoreUnavailable:
+    """A 503 for the client; the database's own words go to the log, for the operator."""
+    log.error("store schema mismatch: %s", str(error.orig).strip())
+    return StoreUnavailable(
+        "The activity store's schema is not the one this version of the service expects; "
+        "nothing was changed. Run every replica at one version, with the store migrated by it.",
+        detail=type(error).__name__,
+    )
 
 
 def _unavailable(error: BaseException) -> StoreUnavailable:

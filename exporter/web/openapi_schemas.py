@@ -279,7 +279,7 @@ ERRORS: Final = {
     409: ("Conflict", "The name or username is held by another organization or user."),
     413: ("PayloadTooLarge", "The body is over the limit."),
     415: ("UnsupportedMediaType", "The content type is not one the route accepts."),
-    503: ("StoreUnavailable", "The store cannot be reached (or is not migrated)."),
+    503: ("StoreUnavailable", "The store cannot be reached, or its schema is not this version's."),
 }
 RESPONSES: Final[Json] = {
     name: {

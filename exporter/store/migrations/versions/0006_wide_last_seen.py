@@ -25,7 +25,7 @@ def upgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
     if postgresql:
         # Index names are unique per schema: the new table's primary key takes this name.
-        op.execute(sa.text("LOCK TABLE last_seen IN EXCLUSIVE MODE"))
+        # (The rename locks the table against writers until the migration commits.)
         op.execute(sa.text("ALTER TABLE last_seen RENAME CONSTRAINT pk_last_seen TO pk_narrow"))
     op.rename_table("last_seen", "last_seen_narrow")
     op.create_table(
