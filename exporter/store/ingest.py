@@ -187,16 +187,11 @@ async def _update_last_seen(connection: AsyncConnection, rows: dict[RowKey, int]
     statement = insert(last_seen, connection.dialect.name)
     statement = statement.on_conflict_do_update(
         index_elements=["organization_id", "user_id"],
+        # Either side may be NULL (no minute of that category): each falls back to the other.
         set_={
-            name: sa.case(
-                (
-                    sa.or_(
-                        statement.excluded[name].is_(None),
-                        statement.excluded[name] <= last_seen.c[name],
-                    ),
-                    last_seen.c[name],
-                ),
-                else_=statement.excluded[name],
+            name: greatest(
+                sa.func.coalesce(last_seen.c[name], statement.excluded[name]),
+                sa.func.coalesce(statement.excluded[name], last_seen.c[name]),
             )
             for name in LAST_SEEN_COLUMNS
         },
