@@ -19,7 +19,7 @@ from exporter.demo.population import DAY, ORGANIZATIONS, Person, events_between,
 from exporter.events import MAX_EVENTS, Limits, parse_events
 from exporter.model import ALL_ORGANIZATIONS_KEY, EVENT_CATEGORIES, Category
 from exporter.store.gauges import WINDOWS
-from exporter.store.ingest import rollup, with_unions
+from exporter.store.ingest import hourly_rows, rollup
 
 MINUTE = 60
 CATEGORIES = ("any", *(category.token for category in EVENT_CATEGORIES))
@@ -108,10 +108,13 @@ def _minute_runs(
         for key, mask in rollup(parse_events(events[chunk : chunk + MAX_EVENTS], limits)).items():
             masks[key] = masks.get(key, 0) | mask
     runs: dict[tuple[str, Category, str], list[tuple[int, int]]] = defaultdict(list)
-    for (organization_id, category, hour, user_id), mask in sorted(with_unions(masks).items()):
-        row = runs[(organization_id, Category(category), user_id)]
-        for low, high in _bit_runs(mask):
-            row.append((hour + low * MINUTE, hour + high * MINUTE))
+    for (organization_id, hour, user_id), row_masks in sorted(hourly_rows(masks).items()):
+        for category, mask in enumerate(row_masks):
+            if mask:
+                row = runs[(organization_id, Category(category), user_id)]
+                row.extend(
+                    (hour + low * MINUTE, hour + high * MINUTE) for low, high in _bit_runs(mask)
+                )
     return runs
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from exporter.store import Store, directory
-from exporter.store.schema import activity, activity_totals, day_blocks_state
+from exporter.store.schema import MASK_COLUMNS, activity, activity_totals, day_blocks_state
 from exporter.store.tokens import create_token
 
 T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
@@ -77,10 +77,15 @@ async def make_token(
 
 
 async def stored_activity(store: Store) -> dict[tuple[Any, ...], int]:
-    """Every rollup row's mask, keyed (organization, category, hour, user)."""
+    """Every non-zero minute mask of the hourly rows, keyed (organization, category, hour, user)."""
     async with store.read() as connection:
         rows = await connection.execute(sa.select(activity))
-        return {(r.organization_id, r.category, r.hour, r.user_id): r.mask for r in rows}
+        return {
+            (r.organization_id, category, r.hour, r.user_id): r._mapping[name]
+            for r in rows
+            for category, name in enumerate(MASK_COLUMNS)
+            if r._mapping[name]
+        }
 
 
 async def stored_totals(store: Store) -> dict[tuple[str, int], int]:

@@ -29,10 +29,12 @@ from exporter.store.schema import (
     DAY_COLUMNS,
     DAYS_PER_BLOCK,
     LAST_SEEN_COLUMNS,
+    MASK_COLUMNS,
     activity,
     activity_days,
     last_seen,
 )
+from exporter.store.sql import popcount_sql
 from tests.helpers import T0, FakeClock, open_days_from
 from tests.support import RawEvent, raw_to_events
 
@@ -56,7 +58,7 @@ def _events_of(store: Store, raw: list[RawEvent], prefix: str) -> list[Event]:
 async def _daily_and_hourly_sums(
     store: Store, prefix: str
 ) -> tuple[dict[tuple[Any, ...], int], dict[tuple[Any, ...], int]]:
-    """The non-zero days of a prefix's day blocks, and its hourly ``minutes`` summed per day."""
+    """The non-zero days of a prefix's day blocks, and its hourly minutes summed per day."""
     async with store.read() as connection:
         daily = {}
         for r in await connection.execute(
@@ -70,7 +72,10 @@ async def _daily_and_hourly_sums(
         for r in await connection.execute(
             sa.select(activity).where(activity.c.user_id.startswith(prefix))
         ):
-            sums[(r.organization_id, r.category, r.hour - r.hour % DAY, r.user_id)] += r.minutes
+            for category, name in enumerate(MASK_COLUMNS):
+                if minutes := r._mapping[name].bit_count():
+                    key = (r.organization_id, category, r.hour - r.hour % DAY, r.user_id)
+                    sums[key] += minutes
     return daily, dict(sums)
 
 
@@ -270,9 +275,10 @@ async def test_migrations_backfill_the_day_blocks(store: Store) -> None:
     assert before
     async with store.write() as connection:
         await connection.execute(sa.text("DROP TABLE activity_days"))
-        # Undo what 0005 and 0006 did as well: its table and its dropped index, the columns.
+        # Undo what 0005 to 0007 did as well: a table and a dropped index, columns, rows.
         await connection.execute(sa.text("DROP TABLE day_blocks_state"))
         await _narrow_last_seen(connection)
+        await _narrow_activity(connection)
         await connection.execute(
             sa.text("CREATE INDEX ix_last_seen_last_minute ON last_seen (last_minute)")
         )
@@ -303,6 +309,60 @@ async def _narrow_last_seen(connection: AsyncConnection) -> None:
     await connection.execute(sa.text("DROP TABLE narrow_copy"))
 
 
+async def _narrow_activity(connection: AsyncConnection) -> None:
+    """Give ``activity`` and its reader view their shape before 0007 (a row per category)."""
+    unpivoted = " UNION ALL ".join(
+        f"SELECT organization_id, {category} AS category, hour, user_id, {name} AS mask, "
+        f"{popcount_sql(name, connection.dialect.name)} AS minutes, 0 AS added "
+        f"FROM activity WHERE {name} <> 0"
+        for category, name in enumerate(MASK_COLUMNS)
+    )
+    await connection.execute(sa.text(f"CREATE TABLE narrow_copy AS {unpivoted}"))
+    await connection.execute(sa.text("DROP VIEW usage_activity_hourly"))
+    await connection.execute(sa.text("DROP TABLE activity"))
+    await connection.execute(
+        sa.text(
+            "CREATE TABLE activity (organization_id VARCHAR(64) NOT NULL, "
+            "category SMALLINT NOT NULL, hour BIGINT NOT NULL, user_id VARCHAR(64) NOT NULL, "
+            "mask BIGINT NOT NULL, minutes SMALLINT NOT NULL, added SMALLINT NOT NULL, "
+            "CONSTRAINT pk_activity PRIMARY KEY (organization_id, category, hour, user_id))"
+        )
+    )
+    await connection.execute(sa.text("CREATE INDEX ix_activity_hour ON activity (hour)"))
+    await connection.execute(sa.text("INSERT INTO activity SELECT * FROM narrow_copy"))
+    await connection.execute(sa.text("DROP TABLE narrow_copy"))
+    await connection.execute(
+        sa.text("CREATE VIEW usage_activity_hourly AS SELECT * FROM activity")
+    )  # 0007 drops it: any view on the table will do
+
+
+async def test_migration_0007_keeps_every_minute(store: Store) -> None:
+    """A mask column per category: every hour's minutes come through, reports unchanged."""
+    raw = [
+        (0, 0, Category.IDE, 100, 30),
+        (0, 0, Category.LOGIN, 110, 0),
+        (0, 1, Category.APP, 1400, 90),
+        (1, 1, Category.TUNNEL, 600, 5),
+        (1, 1, Category.WEB_TERMINAL, 590, 20),
+    ]
+    await store.ingest(_events_of(store, raw, "hours-"))
+    wanted = activity.c.user_id.startswith("hours-")
+    columns = [activity.c[name] for name in ("organization_id", "hour", "user_id", *MASK_COLUMNS)]
+    params = {"start": "2026-11-10T00:00:00Z", "end": "2026-11-25T00:00:00Z", "interval": "1 day"}
+    async with store.read() as connection:
+        before = sorted(map(tuple, await connection.execute(sa.select(*columns).where(wanted))))
+    report = await _report(store, params)
+    assert len(before) == 2 * 6  # six (organization, hour, user) rows, as many under "*"
+    async with store.write() as connection:
+        await _narrow_activity(connection)
+        await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0006'"))
+    await store.migrate()
+    async with store.read() as connection:
+        after = sorted(map(tuple, await connection.execute(sa.select(*columns).where(wanted))))
+    assert after == before
+    assert await _report(store, params) == report
+
+
 async def test_migration_0006_keeps_every_newest_minute(store: Store) -> None:
     """A column per category: each (organization, user)'s minutes come through, NULL for none."""
     raw = [
@@ -320,6 +380,7 @@ async def test_migration_0006_keeps_every_newest_minute(store: Store) -> None:
     assert all(row[2] is not None for row in before)  # everybody has an "any" minute
     async with store.write() as connection:
         await _narrow_last_seen(connection)
+        await _narrow_activity(connection)
         await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0005'"))
     await store.migrate()
     async with store.read() as connection:

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import Config
 from exporter.events import Limits, parse_events
 from exporter.store import Store
-from exporter.store.schema import activity, activity_totals, last_seen, users
+from exporter.store.schema import MASK_COLUMNS, activity, activity_totals, last_seen, users
 from tests.conftest import PostgresDatabases
 from tests.helpers import make_token
 from tests.processes import serve
@@ -57,11 +57,9 @@ async def _state(url: str) -> dict[str, Any]:
                     for row in await connection.execute(
                         sa.select(
                             activity.c.organization_id,
-                            activity.c.category,
                             activity.c.hour,
                             activity.c.user_id,
-                            activity.c.mask,
-                            activity.c.minutes,
+                            *(activity.c[name] for name in MASK_COLUMNS),
                         )
                     )
                 ),

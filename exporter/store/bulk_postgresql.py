@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY
 from exporter.store import day_blocks
-from exporter.store.schema import LAST_SEEN_COLUMNS
+from exporter.store.day_blocks import DayKey
+from exporter.store.schema import ADDED_COLUMNS, LAST_SEEN_COLUMNS, MASK_COLUMNS
 from exporter.store.sql import array_parameter
 
-RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
+HourKey = tuple[str, int, str]  # organization_id, hour, user_id: an ``activity`` row
 
 _NONE = "n"
 """An array element that ``_split(…, nulls=True)`` turns into NULL; no number reads so."""
@@ -41,22 +42,35 @@ def _split(name: str, sql_type: str = "text", *, nulls: bool = False) -> str:
     return array if sql_type == "text" else f"CAST({array} AS {sql_type}[])"
 
 
+_NEW_BITS = {name: f"excluded.{name} & ~a.{name}" for name in MASK_COLUMNS}
+_SET_MASKS = ", ".join(f"{name} = a.{name} | excluded.{name}" for name in MASK_COLUMNS)
+_SET_ADDED = ", ".join(
+    f"{added} = bit_count(CAST({_NEW_BITS[name]} AS bit(64)))"
+    for name, added in zip(MASK_COLUMNS, ADDED_COLUMNS, strict=True)
+)
+
 _UPSERT_HOURS_SQL = f"""
-    INSERT INTO activity AS a (organization_id, category, hour, user_id, mask, minutes, added)
-    SELECT * FROM unnest(
-        {_split("organizations")}, {_split("categories", "smallint")},
-        {_split("hours", "bigint")}, {_split("users")}, {_split("masks", "bigint")},
-        {_split("counts", "smallint")}, {_split("counts", "smallint")}
+    INSERT INTO activity AS a (
+        organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {", ".join(ADDED_COLUMNS)}
     )
-    ON CONFLICT (organization_id, category, hour, user_id) DO UPDATE SET
-        mask = a.mask | excluded.mask,
-        minutes = bit_count(CAST(a.mask | excluded.mask AS bit(64))),
-        added = bit_count(CAST(excluded.mask & ~a.mask AS bit(64)))
-    WHERE excluded.mask & ~a.mask <> 0
-    RETURNING organization_id, category, hour, user_id, added
+    SELECT * FROM unnest(
+        {_split("organizations")}, {_split("hours", "bigint")}, {_split("users")},
+        {", ".join(_split(name, "bigint") for name in MASK_COLUMNS)},
+        {", ".join(_split(name, "smallint") for name in ADDED_COLUMNS)}
+    )
+    ON CONFLICT (organization_id, hour, user_id) DO UPDATE SET {_SET_MASKS}, {_SET_ADDED}
+    WHERE {" OR ".join(f"{bits} <> 0" for bits in _NEW_BITS.values())}
+    RETURNING organization_id, hour, user_id, {", ".join(ADDED_COLUMNS)}
 """  # noqa: S608  (only this module's constants are interpolated, here and below)
 
 _UPSERT_HOURS = sa.text(_UPSERT_HOURS_SQL)
+
+_PER_CATEGORY = ", ".join(f"({category}, {added})" for category, added in enumerate(ADDED_COLUMNS))
+_WRITTEN_PER_CATEGORY = f"""(
+    SELECT organization_id, category, hour, user_id, added
+    FROM written CROSS JOIN LATERAL (VALUES {_PER_CATEGORY}) AS per_category (category, added)
+) AS new_bits"""  # noqa: S608
+"""The rows ``written`` returned, one per category: (organization, category, hour, user, added)."""
 
 _NEW_DAYS = f"""unnest(
     {_split("organizations")}, {_split("categories", "smallint")}, {_split("days", "bigint")},
@@ -64,11 +78,11 @@ _NEW_DAYS = f"""unnest(
 ) AS new (organization_id, category, day, user_id, minutes)"""
 
 
-_NEW_PER_GROUP = """
-    SELECT organization_id, category, sum(added) FROM written
-    WHERE added > 0
-    GROUP BY organization_id, category
-"""
+_NEW_PER_GROUP = f"""
+    SELECT organization_id, {", ".join(f"sum({added})" for added in ADDED_COLUMNS)}
+    FROM written GROUP BY organization_id
+"""  # noqa: S608
+"""New minutes per organization, a column per category."""
 
 _UPSERT_OPEN_HOURS = sa.text(f"WITH written AS ({_UPSERT_HOURS_SQL}) {_NEW_PER_GROUP}")
 """The hourly upsert alone, for a batch wholly on open days; new minutes per group."""
@@ -82,7 +96,7 @@ def _upsert_activity(only_column: int | None) -> sa.TextClause:
     a sort, which reads all of ``written`` first), each in key order.
     """
     days = day_blocks.upsert_sql(
-        "written",
+        _WRITTEN_PER_CATEGORY,
         day="hour / 86400",
         minutes="added",
         where="added > 0 AND hour < :open_from",
@@ -129,7 +143,7 @@ _CHUNK = 20_000
 
 
 async def upsert_activity(
-    connection: AsyncConnection, rows: dict[RowKey, int], *, first_open_day: int
+    connection: AsyncConnection, rows: dict[HourKey, list[int]], *, first_open_day: int
 ) -> dict[tuple[str, int], int]:
     """OR the masks in and add the new bits to the closed days; the new minutes per group.
 
@@ -142,7 +156,7 @@ async def upsert_activity(
     open_from = first_open_day * DAY
     added: dict[tuple[str, int], int] = defaultdict(int)
     if len(ordered) <= _CHUNK:
-        closed = [key[2] for key, _ in ordered if key[2] < open_from]
+        closed = [key[1] for key, _ in ordered if key[1] < open_from]
         arrays: dict[str, object] = dict(_arrays(ordered))
         if closed:
             statement = _upsert_activity(day_blocks.only_column(closed))
@@ -150,17 +164,19 @@ async def upsert_activity(
         else:
             statement = _UPSERT_OPEN_HOURS
         result = await connection.execute(statement, arrays)
-        for organization_id, category, count in result:
-            added[(organization_id, category)] += int(count)
+        for organization_id, *counts in result:
+            for category, count in enumerate(counts):
+                added[(organization_id, category)] += int(count)
         return added
-    days: dict[RowKey, int] = defaultdict(int)
+    days: dict[DayKey, int] = defaultdict(int)
     for start in range(0, len(ordered), _CHUNK):
         result = await connection.execute(_UPSERT_HOURS, _arrays(ordered[start : start + _CHUNK]))
-        for organization_id, category, hour, user_id, count in result:
-            if count:
-                added[(organization_id, category)] += int(count)
-                if hour < open_from:
-                    days[(organization_id, category, hour - hour % DAY, user_id)] += int(count)
+        for organization_id, hour, user_id, *counts in result:
+            for category, count in enumerate(counts):
+                if count:
+                    added[(organization_id, category)] += int(count)
+                    if hour < open_from:
+                        days[(organization_id, category, hour - hour % DAY, user_id)] += count
     # In block key order, so that the chunks lock each block row in the same order as any
     # other writer does.
     new_days = sorted(days.items(), key=_block_order)
@@ -179,21 +195,27 @@ async def upsert_activity(
     return added
 
 
-def _block_order(item: tuple[RowKey, int]) -> tuple[str, int, int, str, int]:
+def _block_order(item: tuple[DayKey, int]) -> tuple[str, int, int, str, int]:
     (organization_id, category, day, user_id), _ = item
     return organization_id, category, day_blocks.place(day)[0], user_id, day
 
 
-def _arrays(chunk: list[tuple[RowKey, int]]) -> dict[str, str]:
+def _arrays(chunk: list[tuple[HourKey, list[int]]]) -> dict[str, str]:
     keys, masks = zip(*chunk, strict=True)
-    organizations, categories, hours, users = zip(*keys, strict=True)
+    organizations, hours, users = zip(*keys, strict=True)
+    per_category = list(zip(*masks, strict=True))
     return {
         "organizations": array_parameter(organizations),
-        "categories": array_parameter(map(int, categories)),
         "hours": array_parameter(hours),
         "users": array_parameter(users),
-        "masks": array_parameter(masks),
-        "counts": array_parameter(mask.bit_count() for mask in masks),
+        **{
+            name: array_parameter(column)
+            for name, column in zip(MASK_COLUMNS, per_category, strict=True)
+        },
+        **{
+            name: array_parameter(mask.bit_count() for mask in column)
+            for name, column in zip(ADDED_COLUMNS, per_category, strict=True)
+        },
     }
 
 

@@ -27,10 +27,12 @@ from exporter.model import DAY
 from exporter.store.schema import (
     DAY_COLUMNS,
     DAYS_PER_BLOCK,
+    MASK_COLUMNS,
     activity,
     activity_days,
     day_blocks_state,
 )
+from exporter.store.sql import popcount_sql
 from exporter.store.upsert import insert
 
 DayKey = tuple[str, int, int, str]
@@ -175,12 +177,16 @@ def _close_day_sql(day: int, dialect: str) -> sa.TextClause:
         if dialect == "postgresql"
         else ""
     )
+    hours = " UNION ALL ".join(
+        f"SELECT organization_id, {category} AS category, user_id, "  # noqa: S608
+        f"{popcount_sql(mask, dialect)} AS minutes FROM activity "
+        f"WHERE hour >= {day * DAY} AND hour < {(day + 1) * DAY} AND {mask} <> 0"
+        for category, mask in enumerate(MASK_COLUMNS)
+    )
     return sa.text(
         f"INSERT INTO activity_days AS days ({_KEY}, {column}) "  # noqa: S608  (constants only)
         f"SELECT organization_id, category, {block}, user_id, sum(minutes) FROM ("
-        f"SELECT organization_id, category, user_id, minutes FROM activity "
-        f"WHERE hour >= {day * DAY} AND hour < {(day + 1) * DAY} "
-        f"UNION ALL "
+        f"{hours} UNION ALL "
         f"SELECT organization_id, category, user_id, 0 FROM activity_days "
         f"WHERE block = {block} AND {column} <> 0"
         f") AS day_minutes WHERE TRUE "  # WHERE: SQLite's INSERT … SELECT … ON CONFLICT needs one

@@ -24,6 +24,7 @@ from exporter.store.schema import (
     DAY_COLUMNS,
     DAYS_PER_BLOCK,
     LAST_SEEN_COLUMNS,
+    MASK_COLUMNS,
     activity,
     activity_days,
     activity_totals,
@@ -184,10 +185,9 @@ async def _newest_visible(
     rows = await connection.execute(
         sa.select(
             activity.c.organization_id,
-            activity.c.category,
             activity.c.user_id,
             activity.c.hour,
-            activity.c.mask,
+            *(activity.c[name] for name in MASK_COLUMNS),
         )
         .where(
             one_of(
@@ -196,15 +196,14 @@ async def _newest_visible(
         )
         .where(activity.c.hour >= low, activity.c.hour <= high)
     )
-    for org, category, user, hour, mask in rows:
-        key = (org, category, user)
-        if key not in wanted:
-            continue
-        last_bit = min(59, (minute_now - hour) // 60)
-        visible = mask & minute_mask(0, last_bit + 1)
-        if visible:
-            minute = hour + 60 * (visible.bit_length() - 1)
-            newest[key] = max(newest.get(key, minute), minute)
+    for org, user, hour, *masks in rows:
+        visible_bits = minute_mask(0, min(59, (minute_now - hour) // 60) + 1)
+        for category, mask in enumerate(masks):
+            key = (org, category, user)
+            visible = mask & visible_bits
+            if visible and key in wanted:
+                minute = hour + 60 * (visible.bit_length() - 1)
+                newest[key] = max(newest.get(key, minute), minute)
 
 
 async def _seats(

@@ -1,14 +1,14 @@
 """Storing accepted events as active minutes (SPEC 3.2), exactly once.
 
-A batch becomes rollup rows keyed (organization, category, hour, user) holding a minute mask.
-The upsert ORs masks in; its ``added`` column records how many bits each write set that were
-not set before, so the number of *new* minutes is exact even with concurrent writers, and the
-monotonic totals grow by exactly that. A write that sets no new bit leaves its row as it is
-(a replay rewrites no hourly row; on PostgreSQL that made a replayed heartbeat batch 30 %
-cheaper). Rows are written in key order, so concurrent batches
-lock in the same order and cannot deadlock. The day blocks of closed days grow by the same
-new bits, per (organization, category, UTC day, user), after all of a batch's hourly rows;
-open days (today) are left to the hourly rows until they close (``day_blocks``).
+A batch becomes rollup rows keyed (organization, hour, user) holding a minute mask per
+category. The upsert ORs masks in; its ``added_*`` columns record how many bits each write set
+that were not set before, so the number of *new* minutes is exact even with concurrent
+writers, and the monotonic totals grow by exactly that. A write that sets no new bit leaves
+its row as it is (a replay rewrites no hourly row; on PostgreSQL that made a replayed
+heartbeat batch 30 % cheaper). Rows are written in key order, so concurrent batches lock in
+the same order and cannot deadlock. The day blocks of closed days grow by the same new bits,
+per (organization, category, UTC day, user), after all of a batch's hourly rows; open days
+(today) are left to the hourly rows until they close (``day_blocks``).
 """
 
 from __future__ import annotations
@@ -24,11 +24,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from exporter.events import Event
 from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, Category, split_minutes
 from exporter.store import bulk_postgresql, day_blocks, placeholders
-from exporter.store.schema import LAST_SEEN_COLUMNS, activity, activity_totals, last_seen, users
+from exporter.store.schema import (
+    ADDED_COLUMNS,
+    LAST_SEEN_COLUMNS,
+    MASK_COLUMNS,
+    activity,
+    activity_totals,
+    last_seen,
+    users,
+)
 from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
 
 RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
+HourKey = tuple[str, int, str]  # organization_id, hour, user_id: an ``activity`` row
 _CHUNK = 2000
 
 
@@ -42,7 +51,7 @@ class IngestResult:
 
 
 def rollup(events: Iterable[Event]) -> dict[RowKey, int]:
-    """Masks of the real (organization, category) rows that the events cover."""
+    """Masks of the real (organization, category) slices that the events cover, per hour."""
     masks: dict[RowKey, int] = defaultdict(int)
     for event in events:
         for hour, mask in split_minutes(event.first_minute, event.end_minute):
@@ -50,16 +59,22 @@ def rollup(events: Iterable[Event]) -> dict[RowKey, int]:
     return dict(masks)
 
 
-def with_unions(masks: dict[RowKey, int]) -> dict[RowKey, int]:
-    """Add the rows of the unions: every category, every organization, and both."""
-    rows: dict[RowKey, int] = defaultdict(int)
+def hourly_rows(masks: dict[RowKey, int]) -> dict[HourKey, list[int]]:
+    """The ``activity`` rows of ``rollup``'s masks: one mask per category, unions included.
+
+    Each row's list is indexed by ``Category``; ``any`` is the union of the others, and the
+    rows of organization ``*`` the union of every organization's.
+    """
+    rows: dict[HourKey, list[int]] = {}
     any_category = int(Category.ANY)
     for (organization_id, category, hour, user_id), mask in masks.items():
-        rows[(organization_id, category, hour, user_id)] |= mask
-        rows[(organization_id, any_category, hour, user_id)] |= mask
-        rows[(ALL_ORGANIZATIONS_KEY, category, hour, user_id)] |= mask
-        rows[(ALL_ORGANIZATIONS_KEY, any_category, hour, user_id)] |= mask
-    return dict(rows)
+        for key in ((organization_id, hour, user_id), (ALL_ORGANIZATIONS_KEY, hour, user_id)):
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = [0] * len(MASK_COLUMNS)
+            row[category] |= mask
+            row[any_category] |= mask
+    return rows
 
 
 async def store_events(
@@ -84,10 +99,13 @@ async def store_events(
     await placeholders.add_implicit_memberships(
         connection, {(event.organization_id, event.user_id) for event in events}
     )
-    rows = with_unions(real)
+    rows = hourly_rows(real)
     added = await _upsert_activity(connection, rows, first_open_day=first_open_day)
-    new_minutes = {key: count for key, count in added.items() if key[1] != Category.ANY}
-    new_minutes = {k: v for k, v in new_minutes.items() if k[0] != ALL_ORGANIZATIONS_KEY and v}
+    new_minutes = {
+        key: count
+        for key, count in added.items()
+        if key[1] != Category.ANY and key[0] != ALL_ORGANIZATIONS_KEY and count
+    }
     await _add_totals(connection, new_minutes)
     await _update_last_seen(connection, rows)
     return IngestResult(
@@ -98,7 +116,7 @@ async def store_events(
 
 
 async def _upsert_activity(
-    connection: AsyncConnection, rows: dict[RowKey, int], *, first_open_day: int
+    connection: AsyncConnection, rows: dict[HourKey, list[int]], *, first_open_day: int
 ) -> dict[tuple[str, int], int]:
     """OR the masks in; return the new minutes per (organization, category)."""
     if connection.dialect.name == "postgresql":
@@ -106,42 +124,47 @@ async def _upsert_activity(
             connection, rows, first_open_day=first_open_day
         )
     statement = insert(activity, connection.dialect.name)
+    new_bits = {
+        name: statement.excluded[name].op("&")(activity.c[name].bitwise_not())
+        for name in MASK_COLUMNS
+    }
     statement = statement.on_conflict_do_update(
         index_elements=[c.name for c in activity.primary_key.columns],
         set_={
-            "mask": activity.c.mask.op("|")(statement.excluded.mask),
-            "minutes": popcount(activity.c.mask.op("|")(statement.excluded.mask)),
-            "added": popcount(statement.excluded.mask.op("&")(activity.c.mask.bitwise_not())),
+            **{name: activity.c[name].op("|")(statement.excluded[name]) for name in MASK_COLUMNS},
+            **{
+                added: popcount(new_bits[name])
+                for name, added in zip(MASK_COLUMNS, ADDED_COLUMNS, strict=True)
+            },
         },
-        where=statement.excluded.mask.op("&")(activity.c.mask.bitwise_not()) != 0,
+        # Every category's new bits are ``any``'s too, unless another category had the minute.
+        where=sa.or_(*(bits != 0 for bits in new_bits.values())),
     ).returning(
         activity.c.organization_id,
-        activity.c.category,
         activity.c.hour,
         activity.c.user_id,
-        activity.c.added,
+        *(activity.c[name] for name in ADDED_COLUMNS),
     )
     params = [
         {
             "organization_id": org,
-            "category": int(category),
             "hour": hour,
             "user_id": user,
-            "mask": mask,
-            "minutes": mask.bit_count(),
-            "added": mask.bit_count(),
+            **dict(zip(MASK_COLUMNS, masks, strict=True)),
+            **{name: mask.bit_count() for name, mask in zip(ADDED_COLUMNS, masks, strict=True)},
         }
-        for (org, category, hour, user), mask in sorted(rows.items())
+        for (org, hour, user), masks in sorted(rows.items())
     ]
     added: dict[tuple[str, int], int] = defaultdict(int)
     days: dict[RowKey, int] = defaultdict(int)
     for start in range(0, len(params), _CHUNK):
         result = await connection.execute(statement, params[start : start + _CHUNK])
-        for organization_id, category, hour, user_id, count in result:
-            if count:
-                added[(organization_id, category)] += count
-                if hour < first_open_day * DAY:
-                    days[(organization_id, category, hour - hour % DAY, user_id)] += count
+        for organization_id, hour, user_id, *counts in result:
+            for category, count in enumerate(counts):
+                if count:
+                    added[(organization_id, category)] += count
+                    if hour < first_open_day * DAY:
+                        days[(organization_id, category, hour - hour % DAY, user_id)] += count
     await day_blocks.add_days(connection, days)
     return added
 
@@ -163,17 +186,19 @@ async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, 
     )
 
 
-async def _update_last_seen(connection: AsyncConnection, rows: dict[RowKey, int]) -> None:
+async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, list[int]]) -> None:
     """Keep the newest active minute per (organization, user) and category, and per user."""
     newest: dict[tuple[str, str], list[int | None]] = {}
-    for (org, category, hour, user), mask in rows.items():
-        minute = hour + 60 * (mask.bit_length() - 1)
+    for (org, hour, user), masks in rows.items():
         seen = newest.get((org, user))
         if seen is None:
             seen = newest[(org, user)] = [None] * len(LAST_SEEN_COLUMNS)
-        known = seen[category]
-        if known is None or known < minute:
-            seen[category] = minute
+        for category, mask in enumerate(masks):
+            if mask:
+                minute = hour + 60 * (mask.bit_length() - 1)
+                known = seen[category]
+                if known is None or known < minute:
+                    seen[category] = minute
     # Every real row has its ``*``/``any`` union among the rows, so each user has that minute.
     per_user = sorted(
         (user, cast(int, seen[Category.ANY]))

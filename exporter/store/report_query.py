@@ -4,10 +4,11 @@ Buckets arrive as epoch-minute edges ``M_0 < … < M_n``: minute *m* is in bucke
 ``M_i ≤ m < M_(i+1)``. A bucket is read at the coarsest grain that fits:
 
 * closed UTC days wholly inside a bucket from the day blocks ``activity_days``, a column per
-  day (open days, today in a running service, from their hourly ``minutes``);
+  day (open days, today in a running service, from their hourly masks);
 * a closed day that one edge cuts as its day total, less the hours of its shorter side (and the
   edge's hour), which go to their own bucket (``_OneSidedDay``);
-* the other hours wholly inside a bucket, on the days edges cut, from the hourly ``minutes``;
+* the other hours wholly inside a bucket, on the days edges cut, from the popcounts of
+  their masks;
 * the at most ``n + 1`` hours that an edge cuts (edges off the hour) from their masks, each
   joined to its pieces (bucket, minute mask) and counted as ``popcount(mask & piece)``.
 
@@ -41,6 +42,7 @@ from exporter.store import day_blocks, driver
 from exporter.store.schema import (
     DAY_COLUMNS,
     DAYS_PER_BLOCK,
+    MASK_COLUMNS,
     activity,
     activity_days,
     site_roles,
@@ -233,18 +235,25 @@ def _cut_pieces(
         sa.select(
             pieces.c.bucket.label("bucket"),
             activity.c.user_id,
-            # as narrow as ``minutes`` elsewhere, so that SUM stays an integer sum
-            sa.cast(popcount(activity.c.mask.op("&")(pieces.c.piece)), sa.SmallInteger).label(
-                "minutes"
-            ),
+            _bits(_mask(category).op("&")(pieces.c.piece)).label("minutes"),
         )
         .select_from(activity.join(pieces, activity.c.hour == pieces.c.hour))
         .where(
             activity.c.organization_id == organization_key,
-            activity.c.category == category,
+            _mask(category) != 0,
             activity.c.hour.in_(sorted(cut)),
         )
     )
+
+
+def _mask(category: int) -> sa.Column[int]:
+    """The hourly rows' minute mask of ``category``."""
+    return activity.c[MASK_COLUMNS[category]]
+
+
+def _bits(mask: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    """The minutes in ``mask``, as narrow as a day column, so that SUM stays an integer sum."""
+    return sa.cast(popcount(mask), sa.SmallInteger)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -329,9 +338,9 @@ def _plan(
     day_ranges = [_merged(ranges) for ranges in day_ranges]
     parts = []
     if hour_ranges:
-        hours = _minutes(activity, activity.c.hour, hour_spans, edges).where(
+        hours = _minutes(category, hour_spans, edges).where(
             activity.c.organization_id == organization_key,
-            activity.c.category == category,
+            _mask(category) != 0,
             _in_ranges(activity.c.hour, hour_ranges),
         )
         inside = sorted(hour for hour in cut if first_hour <= hour < end_hour)
@@ -353,21 +362,18 @@ def _one_sided_parts(
     the final sum however many hours the side holds.
     """
     day = activity.c.hour - activity.c.hour % DAY
-    not_cut = (
-        sa.case((activity.c.hour.in_(sorted(cut)), 0), else_=activity.c.minutes)
-        if cut
-        else activity.c.minutes
-    )
+    minutes = _bits(_mask(category))
+    not_cut = sa.case((activity.c.hour.in_(sorted(cut)), 0), else_=minutes) if cut else minutes
     sides = (
         sa.select(
             day.label("day"),
             activity.c.user_id,
             sa.cast(sa.func.sum(not_cut), sa.Integer).label("side"),
-            sa.cast(sa.func.sum(activity.c.minutes), sa.Integer).label("taken"),
+            sa.cast(sa.func.sum(minutes), sa.Integer).label("taken"),
         )
         .where(
             activity.c.organization_id == organization_key,
-            activity.c.category == category,
+            _mask(category) != 0,
             _in_ranges(activity.c.hour, [plan.side for plan in plans]),
         )
         .group_by(day, activity.c.user_id)
@@ -402,13 +408,14 @@ def _in_ranges(column: sa.ColumnElement[int], ranges: Iterable[tuple[int, int]])
     return sa.or_(*(sa.and_(column >= low, column < high) for low, high in ranges))
 
 
-def _minutes(
-    table: sa.Table, start: sa.ColumnElement[int], spans: Sequence[Span], edges: Sequence[int]
-) -> sa.Select[Any]:
-    """(bucket, user, minutes) of ``table``'s rows, each wholly inside one of ``spans``."""
+def _minutes(category: int, spans: Sequence[Span], edges: Sequence[int]) -> sa.Select[Any]:
+    """(bucket, user, minutes) of ``category``'s hourly rows, each inside one of ``spans``."""
+    start = activity.c.hour
     step = _equal_step(edges)
     bucket = _search(spans, start) if step is None else (start // 60 - edges[0]) // step
-    return sa.select(bucket.label("bucket"), table.c.user_id, table.c.minutes)
+    return sa.select(
+        bucket.label("bucket"), activity.c.user_id, _bits(_mask(category)).label("minutes")
+    )
 
 
 def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

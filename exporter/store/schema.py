@@ -3,23 +3,26 @@
 Times are epoch seconds (UTC) in ``BigInteger`` columns: identical on SQLite and PostgreSQL,
 cheap to compare, and free of time-zone surprises.
 
-Activity is kept as a rollup: one row per (organization, category, hour, user) whose ``mask``
-has bit *i* set when minute *i* of that hour was active. Besides the rows of each real
-organization and category, ingest maintains the unions the API and gauges need as rows of
-their own: category ``0`` (``any``) and organization ``*`` (every organization). Reports and
-windows are then sums over one slice, the same SQL on both databases.
+Activity is kept as a rollup: one row per (organization, hour, user) with a minute mask per
+category (``mask_ide``, …): bit *i* is set when minute *i* of that hour was active in that
+category. Besides the real organizations and categories, ingest maintains the unions the API
+and gauges need: the column ``mask_any`` (every category) and the rows of organization ``*``
+(every organization). Reports and windows are then sums over one slice, the same SQL on both
+databases. (A row per category as well made a live heartbeat write four hourly rows instead
+of two; the categories of one hour share a row, so one write carries them all.)
 
 ``activity_days`` rolls the hours up once more, into the active minutes of each UTC day, unions
-included. One row holds a block of ``DAYS_PER_BLOCK`` consecutive days of one (organization,
-category, user): day number *n* (days since the epoch) is column ``DAY_COLUMNS[n % 32]`` of
-block ``n // 32``. Ingest adds to it exactly the bits each hourly upsert newly set
-(``activity.added``), so every day always equals the hourly ``minutes`` summed over that day
-(until pruning, which zeroes or drops whole days only). Reports read whole days from it: a
-30-day report reads two rows per user where one row per day took eight times as many.
+included, per category. One row holds a block of ``DAYS_PER_BLOCK`` consecutive days of one
+(organization, category, user): day number *n* (days since the epoch) is column
+``DAY_COLUMNS[n % 32]`` of block ``n // 32``. Ingest adds to it exactly the bits each hourly
+upsert newly set (``activity.added_*``), so every day always equals the popcounts of that
+category's hourly masks summed over that day (until pruning, which zeroes or drops whole days
+only). Reports read whole days from it: a 30-day report reads two rows per user where one row
+per day took eight times as many.
 
 Only *closed* days are kept this way: the days before ``day_blocks_state.first_open_day``. The
 days from it on (today, in a running service) are open: ingest writes their minutes to the
-hourly rows only, which saves four of the twelve row writes of a live heartbeat, and readers
+hourly rows only, which saves the day-block writes of a live heartbeat, and readers
 take them from there. Closing a day (``exporter.store.day_blocks.close_days``, once a day)
 writes its totals from the hourly rows into its column and moves ``first_open_day`` past it.
 """
@@ -106,16 +109,24 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", sa.BigInteger),
 )
 
+MASK_COLUMNS = tuple(f"mask_{category.token}" for category in Category)
+"""One per category, ``Category`` order: ``mask_any``, ``mask_ide``, … ``mask_web_terminal``."""
+
+ADDED_COLUMNS = tuple(f"added_{category.token}" for category in Category)
+"""Per category, how many bits the row's last write set: ``added_any``, … (``RETURNING``)."""
+
 activity = sa.Table(
     "activity",
     metadata,
     sa.Column("organization_id", ID, primary_key=True),
-    sa.Column("category", sa.SmallInteger, primary_key=True),
     sa.Column("hour", sa.BigInteger, primary_key=True),
     sa.Column("user_id", ID, primary_key=True),
-    sa.Column("mask", sa.BigInteger, nullable=False),
-    sa.Column("minutes", sa.SmallInteger, nullable=False),
-    sa.Column("added", sa.SmallInteger, nullable=False),  # bits the last change added
+    # Bit i set: minute i of the hour was active in that category; 0 while none was.
+    *(sa.Column(name, sa.BigInteger, nullable=False, server_default="0") for name in MASK_COLUMNS),
+    *(
+        sa.Column(name, sa.SmallInteger, nullable=False, server_default="0")
+        for name in ADDED_COLUMNS
+    ),
     sa.Index("ix_activity_hour", "hour"),
 )
 

@@ -32,15 +32,17 @@ class joined_text(GenericFunction[str]):  # noqa: N801
     inherit_cache = True
 
 
-@compiles(popcount, "postgresql")
-def _popcount_postgresql(element: popcount, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"bit_count(CAST({compiler.process(element.clauses, **kw)} AS BIT(64)))"
-
-
-@compiles(popcount, "sqlite")
-def _popcount_sqlite(element: popcount, compiler: SQLCompiler, **kw: Any) -> str:
+def popcount_sql(expression: str, dialect_name: str) -> str:
+    """``popcount`` as SQL text, for statements written as text."""
+    if dialect_name == "postgresql":
+        return f"bit_count(CAST({expression} AS BIT(64)))"
     # Registered on every SQLite connection by exporter.store.engine.
-    return f"usage_popcount({compiler.process(element.clauses, **kw)})"
+    return f"usage_popcount({expression})"
+
+
+@compiles(popcount)
+def _popcount(element: popcount, compiler: SQLCompiler, **kw: Any) -> str:
+    return popcount_sql(compiler.process(element.clauses, **kw), compiler.dialect.name)
 
 
 @compiles(greatest, "sqlite")
