@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from exporter.events import Event, parse_events
 from exporter.model import Category
 from exporter.store import Store
+from exporter.store.listing import LAST_ACTIVITY, USERS_SEEN
 from exporter.store.schema import api_tokens, memberships, organizations, site_roles, users
 from exporter.timeutil import format_utc
 from tests.helpers import T0, iso, stored_activity, stored_totals
@@ -105,9 +106,10 @@ async def organization_row(store: Store, organization_id: str) -> Any:
 
 
 async def user_row(store: Store, user_id: str) -> Any:
-    """The users row of an id, or ``None``."""
+    """The users row of an id with its ``last_activity_at`` (from "last seen"), or ``None``."""
+    query = sa.select(users, LAST_ACTIVITY).select_from(USERS_SEEN).where(users.c.id == user_id)
     async with store.read() as connection:
-        return (await connection.execute(sa.select(users).where(users.c.id == user_id))).first()
+        return (await connection.execute(query)).first()
 
 
 async def memberships_of(store: Store, user_id: str) -> dict[str, str]:

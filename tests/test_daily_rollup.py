@@ -25,6 +25,7 @@ from exporter.refresh import Refresher
 from exporter.report import build_report, parse_parameters
 from exporter.store import Store, bulk_postgresql, day_blocks, ingest
 from exporter.store.gauges import prune
+from exporter.store.listing import list_users
 from exporter.store.schema import (
     DAY_COLUMNS,
     DAYS_PER_BLOCK,
@@ -277,8 +278,8 @@ async def test_migrations_backfill_the_day_blocks(store: Store) -> None:
         await connection.execute(sa.text("DROP TABLE activity_days"))
         # Undo what 0005 to 0007 did as well: a table and a dropped index, columns, rows.
         await connection.execute(sa.text("DROP TABLE day_blocks_state"))
+        await _before_0007(connection)  # first: it reads the wide "last seen"
         await _narrow_last_seen(connection)
-        await _narrow_activity(connection)
         await connection.execute(
             sa.text("CREATE INDEX ix_last_seen_last_minute ON last_seen (last_minute)")
         )
@@ -309,8 +310,18 @@ async def _narrow_last_seen(connection: AsyncConnection) -> None:
     await connection.execute(sa.text("DROP TABLE narrow_copy"))
 
 
-async def _narrow_activity(connection: AsyncConnection) -> None:
-    """Give ``activity`` and its reader view their shape before 0007 (a row per category)."""
+async def _before_0007(connection: AsyncConnection) -> None:
+    """Give ``activity``, its reader view and ``users`` their shape before 0007.
+
+    A row per category, and each user's last activity in a column of ``users``.
+    """
+    await connection.execute(sa.text("ALTER TABLE users ADD COLUMN last_activity_at BIGINT"))
+    await connection.execute(
+        sa.text(
+            "UPDATE users SET last_activity_at = (SELECT last_any FROM last_seen "
+            "WHERE organization_id = '*' AND last_seen.user_id = users.id)"
+        )
+    )
     unpivoted = " UNION ALL ".join(
         f"SELECT organization_id, {category} AS category, hour, user_id, {name} AS mask, "
         f"{popcount_sql(name, connection.dialect.name)} AS minutes, 0 AS added "
@@ -352,15 +363,32 @@ async def test_migration_0007_keeps_every_minute(store: Store) -> None:
     async with store.read() as connection:
         before = sorted(map(tuple, await connection.execute(sa.select(*columns).where(wanted))))
     report = await _report(store, params)
+    last_activity = await _users_last_activity(store, "hours-")
+    assert sorted(last_activity.values()) == [
+        FIRST_MINUTE * 60 + (590 + 19) * 60,  # u1's web terminal, after the tunnel
+        FIRST_MINUTE * 60 + (1400 + 89) * 60,  # u0's app session, over midnight
+    ]
     assert len(before) == 2 * 6  # six (organization, hour, user) rows, as many under "*"
     async with store.write() as connection:
-        await _narrow_activity(connection)
+        await _before_0007(connection)
         await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0006'"))
     await store.migrate()
     async with store.read() as connection:
         after = sorted(map(tuple, await connection.execute(sa.select(*columns).where(wanted))))
     assert after == before
     assert await _report(store, params) == report
+    assert await _users_last_activity(store, "hours-") == last_activity
+
+
+async def _users_last_activity(store: Store, prefix: str) -> dict[str, int | None]:
+    async with store.read() as connection:
+        listed = await list_users(connection, now=store.clock(), dormancy=DAY)
+    return {
+        user["id"]: user["last_activity_at"]
+        and int(dt.datetime.fromisoformat(user["last_activity_at"]).timestamp())
+        for user in listed
+        if user["id"].startswith(prefix)
+    }
 
 
 async def test_migration_0006_keeps_every_newest_minute(store: Store) -> None:
@@ -379,8 +407,8 @@ async def test_migration_0006_keeps_every_newest_minute(store: Store) -> None:
     assert len(before) == 5
     assert all(row[2] is not None for row in before)  # everybody has an "any" minute
     async with store.write() as connection:
+        await _before_0007(connection)  # first: it reads the wide "last seen"
         await _narrow_last_seen(connection)
-        await _narrow_activity(connection)
         await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0005'"))
     await store.migrate()
     async with store.read() as connection:

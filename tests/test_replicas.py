@@ -72,7 +72,7 @@ async def _state(url: str) -> dict[str, Any]:
                 "users": sorted(
                     tuple(row)
                     for row in await connection.execute(
-                        sa.select(users.c.id, users.c.last_activity_at).where(users.c.id != "admin")
+                        sa.select(users.c.id).where(users.c.id != "admin")
                     )
                 ),
             }

@@ -43,6 +43,8 @@ def _split(name: str, sql_type: str = "text", *, nulls: bool = False) -> str:
 
 
 _NEW_BITS = {name: f"excluded.{name} & ~a.{name}" for name in MASK_COLUMNS}
+_COUNT_MASKS = ", ".join(f"bit_count(CAST({name} AS bit(64)))" for name in MASK_COLUMNS)
+"""A new row's ``added_*``: all of its bits (counted here rather than sent as six more arrays)."""
 _SET_MASKS = ", ".join(f"{name} = a.{name} | excluded.{name}" for name in MASK_COLUMNS)
 _SET_ADDED = ", ".join(
     f"{added} = bit_count(CAST({_NEW_BITS[name]} AS bit(64)))"
@@ -53,11 +55,11 @@ _UPSERT_HOURS_SQL = f"""
     INSERT INTO activity AS a (
         organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {", ".join(ADDED_COLUMNS)}
     )
-    SELECT * FROM unnest(
+    SELECT organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {_COUNT_MASKS}
+    FROM unnest(
         {_split("organizations")}, {_split("hours", "bigint")}, {_split("users")},
-        {", ".join(_split(name, "bigint") for name in MASK_COLUMNS)},
-        {", ".join(_split(name, "smallint") for name in ADDED_COLUMNS)}
-    )
+        {", ".join(_split(name, "bigint") for name in MASK_COLUMNS)}
+    ) AS new (organization_id, hour, user_id, {", ".join(MASK_COLUMNS)})
     ON CONFLICT (organization_id, hour, user_id) DO UPDATE SET {_SET_MASKS}, {_SET_ADDED}
     WHERE {" OR ".join(f"{bits} <> 0" for bits in _NEW_BITS.values())}
     RETURNING organization_id, hour, user_id, {", ".join(ADDED_COLUMNS)}
@@ -128,16 +130,6 @@ _UPSERT_LAST_SEEN = sa.text(
     """  # noqa: S608
 )
 """Newest minutes move forward only; ``greatest`` skips NULLs, the categories a batch lacks."""
-
-_UPDATE_USERS = sa.text(
-    f"""
-    UPDATE users AS u
-    SET last_activity_at = greatest(coalesce(u.last_activity_at, seen.minute), seen.minute)
-    FROM unnest({_split("users")}, {_split("minutes", "bigint")}) AS seen(id, minute)
-    WHERE u.id = seen.id
-      AND (u.last_activity_at IS NULL OR u.last_activity_at < seen.minute)
-    """  # noqa: S608
-)
 
 _CHUNK = 20_000
 
@@ -212,10 +204,6 @@ def _arrays(chunk: list[tuple[HourKey, list[int]]]) -> dict[str, str]:
             name: array_parameter(column)
             for name, column in zip(MASK_COLUMNS, per_category, strict=True)
         },
-        **{
-            name: array_parameter(mask.bit_count() for mask in column)
-            for name, column in zip(ADDED_COLUMNS, per_category, strict=True)
-        },
     }
 
 
@@ -236,19 +224,5 @@ async def upsert_last_seen(
                     name: array_parameter(_NONE if minute is None else minute for minute in column)
                     for name, column in zip(LAST_SEEN_COLUMNS, minutes, strict=True)
                 },
-            },
-        )
-
-
-async def update_users_last_activity(
-    connection: AsyncConnection, per_user: list[tuple[str, int]]
-) -> None:
-    """Move each user's last activity forward (never back)."""
-    if per_user:
-        await connection.execute(
-            _UPDATE_USERS,
-            {
-                "users": array_parameter(user for user, _ in per_user),
-                "minutes": array_parameter(m for _, m in per_user),
             },
         )

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY, HOUR, SERVICE_ROLE, minute_mask
+from exporter.store.listing import LAST_ACTIVITY, USERS_SEEN
 from exporter.store.schema import (
     DAY_COLUMNS,
     DAYS_PER_BLOCK,
@@ -210,17 +211,19 @@ async def _seats(
     connection: AsyncConnection, *, now: float, dormancy: float
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Users not deleted (service accounts excluded) and the dormant ones, per organization."""
-    reference = sa.func.coalesce(users.c.last_activity_at, users.c.created_at)
+    reference = sa.func.coalesce(LAST_ACTIVITY, users.c.created_at)
     is_dormant = sa.case((reference <= now - dormancy, 1), else_=0)
     live = sa.and_(users.c.deleted_at.is_(None), users.c.id.not_in(_service_accounts()))
     everyone = (
         await connection.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(is_dormant), 0)).where(live)
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(is_dormant), 0))
+            .select_from(USERS_SEEN)
+            .where(live)
         )
     ).one()
     per_org = await connection.execute(
         sa.select(memberships.c.organization_id, sa.func.count(), sa.func.sum(is_dormant))
-        .join(users, users.c.id == memberships.c.user_id)
+        .select_from(USERS_SEEN.join(memberships, users.c.id == memberships.c.user_id))
         .where(live)
         .group_by(memberships.c.organization_id)
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,7 +30,6 @@ from exporter.store.schema import (
     activity,
     activity_totals,
     last_seen,
-    users,
 )
 from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
@@ -187,7 +185,7 @@ async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, 
 
 
 async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, list[int]]) -> None:
-    """Keep the newest active minute per (organization, user) and category, and per user."""
+    """Keep the newest active minute per (organization, user) and category."""
     newest: dict[tuple[str, str], list[int | None]] = {}
     for (org, hour, user), masks in rows.items():
         seen = newest.get((org, user))
@@ -199,15 +197,8 @@ async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, lis
                 known = seen[category]
                 if known is None or known < minute:
                     seen[category] = minute
-    # Every real row has its ``*``/``any`` union among the rows, so each user has that minute.
-    per_user = sorted(
-        (user, cast(int, seen[Category.ANY]))
-        for (org, user), seen in newest.items()
-        if org == ALL_ORGANIZATIONS_KEY
-    )
     if connection.dialect.name == "postgresql":
         await bulk_postgresql.upsert_last_seen(connection, newest)
-        await bulk_postgresql.update_users_last_activity(connection, per_user)
         return
     statement = insert(last_seen, connection.dialect.name)
     statement = statement.on_conflict_do_update(
@@ -231,15 +222,4 @@ async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, lis
             }
             for (org, user), seen in sorted(newest.items())
         ],
-    )
-    await connection.execute(
-        sa.update(users)
-        .where(users.c.id == sa.bindparam("user"))
-        .values(
-            last_activity_at=greatest(
-                sa.func.coalesce(users.c.last_activity_at, sa.bindparam("minute")),
-                sa.bindparam("minute"),
-            )
-        ),
-        [{"user": user, "minute": minute} for user, minute in per_user],
     )

@@ -9,8 +9,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exporter.store.schema import memberships, site_roles, users
+from exporter.model import ALL_ORGANIZATIONS_KEY
+from exporter.store.schema import last_seen, memberships, site_roles, users
 from exporter.timeutil import format_utc
+
+_anywhere = last_seen.alias("anywhere")
+USERS_SEEN = users.outerjoin(
+    _anywhere,
+    sa.and_(
+        _anywhere.c.organization_id == ALL_ORGANIZATIONS_KEY, _anywhere.c.user_id == users.c.id
+    ),
+)
+"""``users`` with each user's "last seen" row of every organization (none: never active)."""
+
+LAST_ACTIVITY = _anywhere.c.last_any.label("last_activity_at")
+"""In ``USERS_SEEN``: the start of the user's newest active minute anywhere, NULL for none."""
 
 
 async def list_users(
@@ -26,7 +39,12 @@ async def list_users(
     A user is dormant with no activity within ``dormancy`` of ``now``, counted from the last
     activity or, never active, from the user's creation.
     """
-    query = sa.select(users).where(users.c.deleted_at.is_(None)).order_by(users.c.username)
+    query = (
+        sa.select(users, LAST_ACTIVITY)
+        .select_from(USERS_SEEN)
+        .where(users.c.deleted_at.is_(None))
+        .order_by(users.c.username)
+    )
     if organization_ids is not None:
         members = sa.select(memberships.c.user_id).where(
             memberships.c.organization_id.in_(sorted(organization_ids))

@@ -66,7 +66,6 @@ users = sa.Table(
     sa.Column("managed", sa.Boolean, nullable=False),  # ever PUT: memberships are authoritative
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("deleted_at", sa.BigInteger),
-    sa.Column("last_activity_at", sa.BigInteger),  # start of the newest active minute, anywhere
     sa.Index(
         "ix_users_username_live",
         "username",
@@ -74,8 +73,8 @@ users = sa.Table(
         sqlite_where=sa.text("deleted_at IS NULL"),
         postgresql_where=sa.text("deleted_at IS NULL"),
     ),
-    postgresql_with={"fillfactor": 50},  # room for HOT updates of last_activity_at (see last_seen)
 )
+"""A user's newest activity anywhere is ``last_seen``'s ``last_any`` in organization ``*``."""
 
 site_roles = sa.Table(
     "site_roles",
@@ -128,6 +127,10 @@ activity = sa.Table(
         for name in ADDED_COLUMNS
     ),
     sa.Index("ix_activity_hour", "hour"),
+    # Half of each page left free: a row is rewritten up to once a minute for an hour, and an
+    # update that finds room on its page and changes no indexed column is HOT, with no index
+    # entries to write (a heartbeat batch's hourly upsert: 98 → 63 ms).
+    postgresql_with={"fillfactor": 50},
 )
 
 DAYS_PER_BLOCK = 32
