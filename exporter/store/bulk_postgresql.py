@@ -8,7 +8,9 @@ which concurrent batches lock them, so they cannot deadlock.
 Each array travels as one comma-separated string that the server splits: psycopg adapts a list
 element by element in Python, about 1 µs each, which for the 140,000 values of a batch of
 5,000 heartbeats took longer than the statement itself. No value contains a comma: ids are
-checked (``exporter.model.check_id``), the rest are ``*`` and integers.
+checked (``exporter.model.check_id``), the rest are ``*`` and integers. "Last seen" is
+computed by the server from the same arrays as the hourly rows, which took less time than
+computing it in Python and sending it as arrays of its own.
 """
 
 from __future__ import annotations
@@ -27,20 +29,18 @@ from exporter.store.sql import array_parameter
 
 HourKey = tuple[str, int, str]  # organization_id, hour, user_id: an ``activity`` row
 
-_NONE = "n"
-"""An array element that ``_split(…, nulls=True)`` turns into NULL; no number reads so."""
 
-
-def _split(name: str, sql_type: str = "text", *, nulls: bool = False) -> str:
-    """SQL for the comma-separated parameter ``name`` as an array of ``sql_type``.
-
-    With ``nulls``, elements that read ``_NONE`` become NULL.
-    """
-    array = (
-        f"string_to_array(:{name}, ',', '{_NONE}')" if nulls else f"string_to_array(:{name}, ',')"
-    )
+def _split(name: str, sql_type: str = "text") -> str:
+    """SQL for the comma-separated parameter ``name`` as an array of ``sql_type``."""
+    array = f"string_to_array(:{name}, ',')"
     return array if sql_type == "text" else f"CAST({array} AS {sql_type}[])"
 
+
+_HOURS = f"""unnest(
+        {_split("organizations")}, {_split("hours", "bigint")}, {_split("users")},
+        {", ".join(_split(name, "bigint") for name in MASK_COLUMNS)}
+    ) AS new (organization_id, hour, user_id, {", ".join(MASK_COLUMNS)})"""
+"""A batch's hourly rows, from the parameters that ``_arrays`` makes."""
 
 _NEW_BITS = {name: f"excluded.{name} & ~a.{name}" for name in MASK_COLUMNS}
 _COUNT_MASKS = ", ".join(f"bit_count(CAST({name} AS bit(64)))" for name in MASK_COLUMNS)
@@ -56,10 +56,7 @@ _UPSERT_HOURS_SQL = f"""
         organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {", ".join(ADDED_COLUMNS)}
     )
     SELECT organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {_COUNT_MASKS}
-    FROM unnest(
-        {_split("organizations")}, {_split("hours", "bigint")}, {_split("users")},
-        {", ".join(_split(name, "bigint") for name in MASK_COLUMNS)}
-    ) AS new (organization_id, hour, user_id, {", ".join(MASK_COLUMNS)})
+    FROM {_HOURS}
     ON CONFLICT (organization_id, hour, user_id) DO UPDATE SET {_SET_MASKS}, {_SET_ADDED}
     WHERE {" OR ".join(f"{bits} <> 0" for bits in _NEW_BITS.values())}
     RETURNING organization_id, hour, user_id, {", ".join(ADDED_COLUMNS)}
@@ -117,49 +114,83 @@ def _add_days(only_column: int | None) -> sa.TextClause:
     )
 
 
+def _newest_minute(mask: str) -> str:
+    """SQL: the start (epoch seconds) of the newest minute that ``mask`` holds; NULL for none.
+
+    ``position`` finds the highest set bit in the mask's 64 bits, most significant first.
+    """
+    return (
+        f"max(CASE WHEN {mask} <> 0 "
+        f"THEN hour + 60 * (64 - position(B'1' IN CAST({mask} AS bit(64)))) END)"
+    )
+
+
 _UPSERT_LAST_SEEN = sa.text(
     f"""
     INSERT INTO last_seen AS s (organization_id, user_id, {", ".join(LAST_SEEN_COLUMNS)})
-    SELECT * FROM unnest(
-        {_split("organizations")}, {_split("users")},
-        {", ".join(_split(name, "bigint", nulls=True) for name in LAST_SEEN_COLUMNS)}
-    )
+    SELECT organization_id, user_id, {", ".join(map(_newest_minute, MASK_COLUMNS))}
+    FROM {_HOURS}
+    GROUP BY organization_id, user_id
+    ORDER BY organization_id COLLATE "C", user_id COLLATE "C"
     ON CONFLICT (organization_id, user_id) DO UPDATE SET
         {", ".join(f"{name} = greatest(s.{name}, excluded.{name})" for name in LAST_SEEN_COLUMNS)}
     WHERE {" OR ".join(f"excluded.{name} > coalesce(s.{name}, -1)" for name in LAST_SEEN_COLUMNS)}
     """  # noqa: S608
 )
-"""Newest minutes move forward only; ``greatest`` skips NULLs, the categories a batch lacks."""
+"""Newest minutes, from the hourly rows' arrays, move forward only (``greatest`` skips NULLs,
+the categories a batch lacks). The rows are locked in key order, as every batch locks them."""
 
 _CHUNK = 20_000
 
 
-async def upsert_activity(
+async def upsert_hours(
     connection: AsyncConnection, rows: dict[HourKey, list[int]], *, first_open_day: int
 ) -> dict[tuple[str, int], int]:
-    """OR the masks in and add the new bits to the closed days; the new minutes per group.
+    """Store a batch's hourly rows; the new minutes per (organization, category).
 
-    A batch that fits in one statement takes the hourly and the day-block upsert together (a
-    batch wholly on open days, as live heartbeats are, the hourly one alone). A larger one
-    upserts all its hours chunk by chunk first and then all its days, so that every
-    transaction still locks all its activity rows before any of its day-block rows.
+    The masks are ORed in, the new bits added to the closed days, and each (organization,
+    user)'s newest minutes moved forward in ``last_seen``. A batch that fits in one statement
+    takes the hourly and the day-block upsert together (a batch wholly on open days, as live
+    heartbeats are, the hourly one alone). A larger one upserts all its hours chunk by chunk
+    first and then all its days, so that every transaction still locks all its activity rows
+    before any of its day-block rows, and those before its "last seen" rows.
     """
     ordered = sorted(rows.items())
+    arrays = _arrays(ordered)
+    if len(ordered) <= _CHUNK:
+        added = await _upsert_hours_at_once(connection, ordered, arrays, first_open_day)
+    else:
+        added = await _upsert_hours_in_chunks(connection, ordered, first_open_day)
+    await connection.execute(_UPSERT_LAST_SEEN, arrays)  # one statement: one lock order
+    return added
+
+
+async def _upsert_hours_at_once(
+    connection: AsyncConnection,
+    ordered: list[tuple[HourKey, list[int]]],
+    arrays: dict[str, str],
+    first_open_day: int,
+) -> dict[tuple[str, int], int]:
+    open_from = first_open_day * DAY
+    closed = [key[1] for key, _ in ordered if key[1] < open_from]
+    parameters: dict[str, object] = dict(arrays)
+    if closed:
+        statement = _upsert_activity(day_blocks.only_column(closed))
+        parameters["open_from"] = open_from
+    else:
+        statement = _UPSERT_OPEN_HOURS
+    added: dict[tuple[str, int], int] = defaultdict(int)
+    for organization_id, *counts in await connection.execute(statement, parameters):
+        for category, count in enumerate(counts):
+            added[(organization_id, category)] += int(count)
+    return added
+
+
+async def _upsert_hours_in_chunks(
+    connection: AsyncConnection, ordered: list[tuple[HourKey, list[int]]], first_open_day: int
+) -> dict[tuple[str, int], int]:
     open_from = first_open_day * DAY
     added: dict[tuple[str, int], int] = defaultdict(int)
-    if len(ordered) <= _CHUNK:
-        closed = [key[1] for key, _ in ordered if key[1] < open_from]
-        arrays: dict[str, object] = dict(_arrays(ordered))
-        if closed:
-            statement = _upsert_activity(day_blocks.only_column(closed))
-            arrays["open_from"] = open_from
-        else:
-            statement = _UPSERT_OPEN_HOURS
-        result = await connection.execute(statement, arrays)
-        for organization_id, *counts in result:
-            for category, count in enumerate(counts):
-                added[(organization_id, category)] += int(count)
-        return added
     days: dict[DayKey, int] = defaultdict(int)
     for start in range(0, len(ordered), _CHUNK):
         result = await connection.execute(_UPSERT_HOURS, _arrays(ordered[start : start + _CHUNK]))
@@ -205,24 +236,3 @@ def _arrays(chunk: list[tuple[HourKey, list[int]]]) -> dict[str, str]:
             for name, column in zip(MASK_COLUMNS, per_category, strict=True)
         },
     }
-
-
-async def upsert_last_seen(
-    connection: AsyncConnection, newest: dict[tuple[str, str], list[int | None]]
-) -> None:
-    """Keep the newest minute per (organization, user) and category (``None``: none new)."""
-    ordered = sorted(newest.items())
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        minutes = zip(*(seen for _, seen in chunk), strict=True)
-        await connection.execute(
-            _UPSERT_LAST_SEEN,
-            {
-                "organizations": array_parameter(key[0] for key, _ in chunk),
-                "users": array_parameter(key[1] for key, _ in chunk),
-                **{
-                    name: array_parameter(_NONE if minute is None else minute for minute in column)
-                    for name, column in zip(LAST_SEEN_COLUMNS, minutes, strict=True)
-                },
-            },
-        )

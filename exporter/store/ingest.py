@@ -8,7 +8,8 @@ its row as it is (a replay rewrites no hourly row; on PostgreSQL that made a rep
 heartbeat batch 30 % cheaper). Rows are written in key order, so concurrent batches lock in
 the same order and cannot deadlock. The day blocks of closed days grow by the same new bits,
 per (organization, category, UTC day, user), after all of a batch's hourly rows; open days
-(today) are left to the hourly rows until they close (``day_blocks``).
+(today) are left to the hourly rows until they close (``day_blocks``). Last come the newest
+minutes of ``last_seen``, per (organization, user) and category, and the totals.
 """
 
 from __future__ import annotations
@@ -98,14 +99,17 @@ async def store_events(
         connection, {(event.organization_id, event.user_id) for event in events}
     )
     rows = hourly_rows(real)
-    added = await _upsert_activity(connection, rows, first_open_day=first_open_day)
+    if connection.dialect.name == "postgresql":  # "last seen" too, from the same arrays
+        added = await bulk_postgresql.upsert_hours(connection, rows, first_open_day=first_open_day)
+    else:
+        added = await _upsert_activity(connection, rows, first_open_day=first_open_day)
+        await _update_last_seen(connection, rows)
     new_minutes = {
         key: count
         for key, count in added.items()
         if key[1] != Category.ANY and key[0] != ALL_ORGANIZATIONS_KEY and count
     }
     await _add_totals(connection, new_minutes)
-    await _update_last_seen(connection, rows)
     return IngestResult(
         accepted=len(events),
         minutes=sum(mask.bit_count() for mask in real.values()),
@@ -116,11 +120,7 @@ async def store_events(
 async def _upsert_activity(
     connection: AsyncConnection, rows: dict[HourKey, list[int]], *, first_open_day: int
 ) -> dict[tuple[str, int], int]:
-    """OR the masks in; return the new minutes per (organization, category)."""
-    if connection.dialect.name == "postgresql":
-        return await bulk_postgresql.upsert_activity(
-            connection, rows, first_open_day=first_open_day
-        )
+    """OR the masks in (SQLite); return the new minutes per (organization, category)."""
     statement = insert(activity, connection.dialect.name)
     new_bits = {
         name: statement.excluded[name].op("&")(activity.c[name].bitwise_not())
@@ -185,7 +185,7 @@ async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, 
 
 
 async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, list[int]]) -> None:
-    """Keep the newest active minute per (organization, user) and category."""
+    """Keep the newest active minute per (organization, user) and category (SQLite)."""
     newest: dict[tuple[str, str], list[int | None]] = {}
     for (org, hour, user), masks in rows.items():
         seen = newest.get((org, user))
@@ -197,9 +197,6 @@ async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, lis
                 known = seen[category]
                 if known is None or known < minute:
                     seen[category] = minute
-    if connection.dialect.name == "postgresql":
-        await bulk_postgresql.upsert_last_seen(connection, newest)
-        return
     statement = insert(last_seen, connection.dialect.name)
     statement = statement.on_conflict_do_update(
         index_elements=["organization_id", "user_id"],
