@@ -296,17 +296,23 @@ async def _narrow_last_seen(connection: AsyncConnection) -> None:
         f"FROM last_seen WHERE {name} IS NOT NULL"
         for category, name in enumerate(LAST_SEEN_COLUMNS)
     )
-    await connection.execute(sa.text(f"CREATE TABLE narrow_copy AS {unpivoted}"))
-    await connection.execute(sa.text("DROP TABLE last_seen"))
-    await connection.execute(
-        sa.text(
-            "CREATE TABLE last_seen (organization_id VARCHAR(64) NOT NULL, "
-            "category SMALLINT NOT NULL, user_id VARCHAR(64) NOT NULL, "
-            "last_minute BIGINT NOT NULL, "
-            "CONSTRAINT pk_last_seen PRIMARY KEY (organization_id, category, user_id))"
-        )
+    await _rebuild(
+        connection,
+        "last_seen",
+        unpivoted,
+        "CREATE TABLE last_seen (organization_id VARCHAR(64) NOT NULL, "
+        "category SMALLINT NOT NULL, user_id VARCHAR(64) NOT NULL, "
+        "last_minute BIGINT NOT NULL, "
+        "CONSTRAINT pk_last_seen PRIMARY KEY (organization_id, category, user_id))",
     )
-    await connection.execute(sa.text("INSERT INTO last_seen SELECT * FROM narrow_copy"))
+
+
+async def _rebuild(connection: AsyncConnection, table: str, rows: str, create: str) -> None:
+    """Replace ``table`` with the one that ``create`` makes, holding the rows of ``rows``."""
+    await connection.execute(sa.text(f"CREATE TABLE narrow_copy AS {rows}"))
+    await connection.execute(sa.text(f"DROP TABLE {table}"))
+    await connection.execute(sa.text(create))
+    await connection.execute(sa.text(f"INSERT INTO {table} SELECT * FROM narrow_copy"))
     await connection.execute(sa.text("DROP TABLE narrow_copy"))
 
 
@@ -328,20 +334,17 @@ async def _before_0007(connection: AsyncConnection) -> None:
         f"FROM activity WHERE {name} <> 0"
         for category, name in enumerate(MASK_COLUMNS)
     )
-    await connection.execute(sa.text(f"CREATE TABLE narrow_copy AS {unpivoted}"))
     await connection.execute(sa.text("DROP VIEW usage_activity_hourly"))
-    await connection.execute(sa.text("DROP TABLE activity"))
-    await connection.execute(
-        sa.text(
-            "CREATE TABLE activity (organization_id VARCHAR(64) NOT NULL, "
-            "category SMALLINT NOT NULL, hour BIGINT NOT NULL, user_id VARCHAR(64) NOT NULL, "
-            "mask BIGINT NOT NULL, minutes SMALLINT NOT NULL, added SMALLINT NOT NULL, "
-            "CONSTRAINT pk_activity PRIMARY KEY (organization_id, category, hour, user_id))"
-        )
+    await _rebuild(
+        connection,
+        "activity",
+        unpivoted,
+        "CREATE TABLE activity (organization_id VARCHAR(64) NOT NULL, "
+        "category SMALLINT NOT NULL, hour BIGINT NOT NULL, user_id VARCHAR(64) NOT NULL, "
+        "mask BIGINT NOT NULL, minutes SMALLINT NOT NULL, added SMALLINT NOT NULL, "
+        "CONSTRAINT pk_activity PRIMARY KEY (organization_id, category, hour, user_id))",
     )
     await connection.execute(sa.text("CREATE INDEX ix_activity_hour ON activity (hour)"))
-    await connection.execute(sa.text("INSERT INTO activity SELECT * FROM narrow_copy"))
-    await connection.execute(sa.text("DROP TABLE narrow_copy"))
     await connection.execute(
         sa.text("CREATE VIEW usage_activity_hourly AS SELECT * FROM activity")
     )  # 0007 drops it: any view on the table will do
