@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import itertools
 import uuid
 from collections import defaultdict
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -335,6 +338,7 @@ async def _before_0007(connection: AsyncConnection) -> None:
         for category, name in enumerate(MASK_COLUMNS)
     )
     await connection.execute(sa.text("DROP VIEW usage_activity_hourly"))
+    await connection.execute(sa.text("DROP VIEW usage_organizations"))
     await _rebuild(
         connection,
         "activity",
@@ -345,9 +349,14 @@ async def _before_0007(connection: AsyncConnection) -> None:
         "CONSTRAINT pk_activity PRIMARY KEY (organization_id, category, hour, user_id))",
     )
     await connection.execute(sa.text("CREATE INDEX ix_activity_hour ON activity (hour)"))
-    await connection.execute(
-        sa.text("CREATE VIEW usage_activity_hourly AS SELECT * FROM activity")
-    )  # 0007 drops it: any view on the table will do
+    await connection.run_sync(_reader_views_of_0002)
+
+
+def _reader_views_of_0002(connection: sa.Connection) -> None:
+    """The reader views as migration 0002 made them: 0007 replaces one in place."""
+    migration = importlib.import_module("exporter.store.migrations.versions.0002_reader_views")
+    with Operations.context(MigrationContext.configure(connection)):
+        migration.upgrade()
 
 
 async def test_migration_0007_keeps_every_minute(store: Store) -> None:
@@ -381,6 +390,28 @@ async def test_migration_0007_keeps_every_minute(store: Store) -> None:
     assert after == before
     assert await _report(store, params) == report
     assert await _users_last_activity(store, "hours-") == last_activity
+
+
+async def test_migration_0007_keeps_what_was_granted_on_the_reader_view(store: Store) -> None:
+    """PostgreSQL replaces ``usage_activity_hourly`` in place: a reader's grant survives."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no grants")
+    reader = f"um_reader_{uuid.uuid4().hex[:8]}"
+    can_read = sa.text("SELECT has_table_privilege(:reader, 'usage_activity_hourly', 'SELECT')")
+    async with store.write() as connection:
+        await connection.execute(sa.text(f"CREATE ROLE {reader}"))
+    try:
+        async with store.write() as connection:
+            await _before_0007(connection)
+            await connection.execute(sa.text(f"GRANT SELECT ON usage_activity_hourly TO {reader}"))
+            await connection.execute(sa.text("UPDATE alembic_version SET version_num = '0006'"))
+        await store.migrate()
+        async with store.read() as connection:
+            assert (await connection.execute(can_read, {"reader": reader})).scalar_one()
+    finally:
+        async with store.write() as connection:
+            await connection.execute(sa.text(f"REVOKE ALL ON usage_activity_hourly FROM {reader}"))
+            await connection.execute(sa.text(f"DROP ROLE {reader}"))
 
 
 async def _users_last_activity(store: Store, prefix: str) -> dict[str, int | None]:

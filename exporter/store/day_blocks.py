@@ -179,7 +179,7 @@ def _close_day_sql(day: int, dialect: str) -> sa.TextClause:
     )
     hours = " UNION ALL ".join(
         f"SELECT organization_id, {category} AS category, user_id, "  # noqa: S608
-        f"{popcount_sql(mask, dialect)} AS minutes FROM activity "
+        f"CAST({popcount_sql(mask, dialect)} AS SMALLINT) AS minutes FROM activity "
         f"WHERE hour >= {day * DAY} AND hour < {(day + 1) * DAY} AND {mask} <> 0"
         for category, mask in enumerate(MASK_COLUMNS)
     )

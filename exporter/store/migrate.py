@@ -37,6 +37,9 @@ async def upgrade(engine: AsyncEngine) -> None:
             connection.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
             )
+            # A migration that copies a table may run for minutes on a large store; the
+            # service's statement timeout is for its requests.
+            connection.execute(sa.text("SET LOCAL statement_timeout = 0"))
         command.upgrade(_alembic_config(connection), "head")
 
     async with engine.begin() as connection:

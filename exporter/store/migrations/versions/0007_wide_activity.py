@@ -8,9 +8,9 @@
   stays packed. A row's ``minutes`` column goes (readers
   count the bits of the mask they need); the ``added_*`` columns, which only the statement
   that wrote a row reads back, start at zero. The reader view ``usage_activity_hourly`` keeps
-  its columns and rows, unpivoted from the new shape (on SQLite it counts bits with the
-  service's own ``usage_popcount`` function, so read it through the service; the views are
-  made for PostgreSQL's readers).
+  its columns, their types, its rows and, on PostgreSQL, its grants; it is unpivoted from the
+  new shape (on SQLite it counts bits with the service's own ``usage_popcount`` function, so
+  read it through the service; the views are made for PostgreSQL's readers).
 * ``users.last_activity_at`` goes: it always equalled ``last_seen``'s ``last_any`` in
   organization ``*``, which readers now take instead, and ingest no longer writes a user row
   per event. ``users`` packs its pages again.
@@ -37,7 +37,8 @@ ADDED = [f"added_{token}" for token in TOKENS]
 
 def upgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
-    op.execute(sa.text("DROP VIEW usage_activity_hourly"))
+    if not postgresql:  # PostgreSQL replaces the view in place below, keeping its grants
+        op.execute(sa.text("DROP VIEW usage_activity_hourly"))
     # Index names are unique per schema (per database on SQLite): the new table takes these.
     op.drop_index("ix_activity_hour", table_name="activity")
     if postgresql:
@@ -64,17 +65,23 @@ def upgrade() -> None:
         )
     )
     op.create_index("ix_activity_hour", "activity", ["hour"])
-    if postgresql:  # history packed; from here on, pages are filled to half
-        op.execute(sa.text("ALTER TABLE activity SET (fillfactor = 50)"))
-    op.drop_table("activity_narrow")
+    if postgresql:
+        op.execute(sa.text("ALTER TABLE activity SET (fillfactor = 50)"))  # history stays packed
+        op.execute(sa.text("ANALYZE activity"))  # plans for the first reports
     op.execute(sa.text(_reader_view(postgresql)))
+    op.drop_table("activity_narrow")
     op.execute(sa.text("ALTER TABLE users DROP COLUMN last_activity_at"))
     if postgresql:
         op.execute(sa.text("ALTER TABLE users RESET (fillfactor)"))
 
 
 def _reader_view(postgresql: bool) -> str:
-    """``usage_activity_hourly`` over the wide rows: a row per category with minutes."""
+    """``usage_activity_hourly`` over the wide rows: a row per category with minutes.
+
+    Its columns keep their names and types, so that PostgreSQL can replace the old view in
+    place (``CREATE OR REPLACE``), which keeps what was granted on it. SQLite, which has
+    neither, drops the old one first.
+    """
     if postgresql:
         hour_start = "to_timestamp(h.hour)"
         popcount = "bit_count(CAST(h.mask AS BIT(64)))"
@@ -87,14 +94,14 @@ def _reader_view(postgresql: bool) -> str:
         for token, mask in zip(TOKENS, MASKS, strict=True)
     )
     return f"""
-        CREATE VIEW usage_activity_hourly AS
+        {"CREATE OR REPLACE" if postgresql else "CREATE"} VIEW usage_activity_hourly AS
         SELECT {hour_start} AS time,
                CASE WHEN h.organization_id = '*' THEN 'any' ELSE o.name END AS organization,
                h.category AS category,
                h.user_id AS user_id,
                u.username AS username,
                u.name AS name,
-               CAST({popcount} AS INTEGER) AS active_minutes
+               CAST({popcount} AS SMALLINT) AS active_minutes
         FROM ({per_category}) AS h
         JOIN users AS u ON u.id = h.user_id
         LEFT JOIN organizations AS o ON o.id = h.organization_id
