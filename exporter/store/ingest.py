@@ -135,7 +135,8 @@ async def _upsert_activity(
                 for name, added in zip(MASK_COLUMNS, ADDED_COLUMNS, strict=True)
             },
         },
-        # Every category's new bits are ``any``'s too, unless another category had the minute.
+        # A bit new in one category need not be new in ``any`` (another category may have had
+        # that minute), so every mask is tested.
         where=sa.or_(*(bits != 0 for bits in new_bits.values())),
     ).returning(
         activity.c.organization_id,
