@@ -5,9 +5,9 @@
   ``any``'s, under its organization and again under ``*``. Now it writes two, and the table
   holds about a third as many rows. On PostgreSQL, pages written from now on keep half their
   room free, so that the minute-by-minute updates of an hour are HOT; the copied history
-  stays packed. A row's ``minutes`` column goes (readers
-  count the bits of the mask they need); the ``added_*`` columns, which only the statement
-  that wrote a row reads back, start at zero. The reader view ``usage_activity_hourly`` keeps
+  stays packed. A row's ``minutes`` column goes (readers count the bits of the mask they
+  need); the ``added_*`` columns, which only the statement that wrote a row reads back, start
+  at zero. The reader view ``usage_activity_hourly`` keeps
   its columns, their types, its rows and, on PostgreSQL, its grants; it is unpivoted from the
   new shape (on SQLite it counts bits with the service's own ``usage_popcount`` function, so
   read it through the service; the views are made for PostgreSQL's readers).
