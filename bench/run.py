@@ -1,12 +1,15 @@
 """Measure usage-metrics against the performance targets (DESIGN.md, "Speed").
 
-    python bench/run.py --scale small          # under two minutes; CI runs it as a smoke test
+    python bench/run.py --scale small          # a few minutes
     python bench/run.py --scale full           # 10,000 users x 100 organizations x 90 days
+    python bench/run.py --workloads coder      # only the Coder source (bench/coder.py)
 
 For each store (PostgreSQL from USAGE_METRICS_BENCH_DATABASE_URL, else a throw-away pgserver
 instance; and SQLite), it loads a realistic data set, starts the real service as a separate
-process, and measures ingest, refresh, /metrics, report latency and memory. It prints one table
-(figure, measured, target, ratio to target) and writes the same as JSON.
+process, and measures ingest, refresh, /metrics, report latency and memory. The ``coder``
+workload fills a Coder-shaped database and measures the Coder source's first and steady passes
+(PostgreSQL only). It prints one table (figure, measured, target, ratio to target) and writes
+the same as JSON.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import load
+from bench import coder, load
 from bench.dataset import DAY, SCALES, Scale
 from bench.dataset import load as load_dataset
 from bench.service import bare_server, peak_rss_mib, service
@@ -63,18 +66,30 @@ class Row:
 
 
 @contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A libpq URL of the benchmark's PostgreSQL server (a throw-away one when none is set)."""
+    admin = os.environ.get("USAGE_METRICS_BENCH_DATABASE_URL")
+    if admin:
+        yield admin.replace("postgresql+psycopg://", "postgresql://")
+        return
+    import pgserver  # noqa: PLC0415
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="usage-bench-pg-"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
 def postgres_database(scale: Scale) -> Iterator[str]:
     """A fresh database on the benchmark's PostgreSQL server; dropped afterwards."""
-    admin = os.environ.get("USAGE_METRICS_BENCH_DATABASE_URL")
-    server = None
-    if not admin:
-        import pgserver  # noqa: PLC0415
+    with postgres_server() as admin, _database(admin, scale) as url:
+        yield url
 
-        server = pgserver.get_server(
-            tempfile.mkdtemp(prefix="usage-bench-pg-"), cleanup_mode="delete"
-        )
-        admin = server.get_uri()
-    admin = admin.replace("postgresql+psycopg://", "postgresql://")
+
+@contextlib.contextmanager
+def _database(admin: str, scale: Scale) -> Iterator[str]:
     name = f"um_bench_{scale.name}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -93,8 +108,26 @@ def postgres_database(scale: Scale) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if server is not None:
-            server.cleanup()
+
+
+def measure_coder(scale: Scale, rows: list[Row], setup: dict[str, float]) -> None:
+    """The Coder source's first and steady passes, on PostgreSQL."""
+    coder_scale = coder.CODER_SCALES[scale.name]
+    with postgres_server() as admin, _database(admin, scale) as url:
+        asyncio.run(_migrated(url))
+        result = coder.run(admin, url, coder_scale)
+    setup["coder fill seconds"] = result.filled.seconds
+    setup["coder first pass seconds"] = result.first_seconds
+    for figure, measured, unit, target, higher in coder.iterate_rows(result):
+        rows.append(Row("postgresql", figure, measured, unit, target, higher))
+
+
+async def _migrated(url: str) -> None:
+    store = Store.open(Config(database_url=url))
+    try:
+        await store.migrate()
+    finally:
+        await store.close()
 
 
 async def prepare(url: str, scale: Scale, users: int | None = None) -> tuple[str, float]:
@@ -311,13 +344,21 @@ def main() -> int:
         "--stores", default="postgresql,sqlite", help="comma-separated: postgresql, sqlite"
     )
     parser.add_argument(
+        "--workloads", default="service,coder", help="comma-separated: service, coder"
+    )
+    parser.add_argument(
         "--output", type=Path, help="JSON file (default bench/results/<time>-<scale>.json)"
     )
     args = parser.parse_args()
     scale = SCALES[args.scale]
     rows: list[Row] = []
     setup: dict[str, float] = {}
-    for store_name in args.stores.split(","):
+    workloads = set(args.workloads.split(","))
+    if workloads - {"service", "coder"}:
+        parser.error(f"unknown workload {sorted(workloads - {'service', 'coder'})[0]!r}")
+    if "coder" in workloads:
+        measure_coder(scale, rows, setup)
+    for store_name in args.stores.split(",") if "service" in workloads else []:
         if store_name == "postgresql":
             with postgres_database(scale) as url:
                 token, setup["postgresql load seconds"] = asyncio.run(prepare(url, scale))

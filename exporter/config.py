@@ -12,6 +12,19 @@ from exporter.model import check_id
 ENV_PREFIX: Final = "USAGE_METRICS_"
 DEFAULT_DATABASE_URL: Final = "sqlite:///usage-metrics.db"
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+DEFAULT_CODER_IDE_APPS: Final = (
+    "code-server",
+    "vscode-web",
+    "jupyter",
+    "jupyterlab",
+    "jupyter-notebook",
+    "rstudio",
+    "rstudio-server",
+)
+CODER_DESKTOP_IDE_CATEGORIES: Final = ("tunnel", "ide")
+MAX_CODER_SYNC_INTERVAL: Final = 6 * 3600.0
+"""Coder purges agent stats about a day after rolling them up; a pass must come well before."""
+_APP_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 _DURATION = re.compile(
     r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?"
@@ -79,6 +92,11 @@ class Config:
     max_organizations: int = 1000
     metrics_token: str | None = None
     log_level: str = "info"
+    coder_database_url: str | None = None
+    coder_sync_interval: float = 60.0
+    coder_lookback: float = 3600.0
+    coder_ide_apps: tuple[str, ...] = DEFAULT_CODER_IDE_APPS
+    coder_desktop_ide: str = "tunnel"
 
     @classmethod
     def from_env(
@@ -94,7 +112,7 @@ class Config:
                 raw[name] = value
         values: dict[str, object] = {}
         for name, value in raw.items():
-            if value is None or (value == "" and name != "metrics_token"):
+            if value is None or (value == "" and name not in _EMPTY_MEANS_UNSET):
                 continue
             try:
                 values.update(_PARSERS[name](value))
@@ -140,6 +158,44 @@ def _metrics_token(text: str) -> dict[str, object]:
     return {"metrics_token": text or None}
 
 
+def _coder_database_url(text: str) -> dict[str, object]:
+    if not text:
+        return {"coder_database_url": None}
+    if not text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise ValueError("must be a postgresql:// URL of Coder's database")
+    return {"coder_database_url": normalize_database_url(text)}
+
+
+def _sync_interval(text: str) -> dict[str, object]:
+    seconds = _positive_duration("coder_sync_interval", 1)(text)["coder_sync_interval"]
+    if float(seconds) > MAX_CODER_SYNC_INTERVAL:  # type: ignore[arg-type]
+        raise ValueError(
+            f"{text!r} is longer than {format_duration(MAX_CODER_SYNC_INTERVAL)}: Coder purges "
+            "agent stats about a day after rolling them up"
+        )
+    return {"coder_sync_interval": seconds}
+
+
+def _ide_apps(text: str) -> dict[str, object]:
+    slugs = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    bad = [slug for slug in slugs if not _APP_SLUG.fullmatch(slug)]
+    if not slugs or bad:
+        raise ValueError(
+            f"{(bad or [text])[0]!r} is not a comma-separated list of app slugs "
+            "(like code-server,jupyter)"
+        )
+    return {"coder_ide_apps": slugs}
+
+
+def _desktop_ide(text: str) -> dict[str, object]:
+    if text.lower() not in CODER_DESKTOP_IDE_CATEGORIES:
+        raise ValueError(f"{text!r} is not one of {', '.join(CODER_DESKTOP_IDE_CATEGORIES)}")
+    return {"coder_desktop_ide": text.lower()}
+
+
+_EMPTY_MEANS_UNSET: Final = frozenset({"metrics_token", "coder_database_url"})
+
+
 _PARSERS: Final[dict[str, _Parser]] = {
     "database_url": lambda text: {"database_url": normalize_database_url(text)},
     "listen": _listen,
@@ -150,4 +206,9 @@ _PARSERS: Final[dict[str, _Parser]] = {
     "max_organizations": _max_organizations,
     "metrics_token": _metrics_token,
     "log_level": _log_level,
+    "coder_database_url": _coder_database_url,
+    "coder_sync_interval": _sync_interval,
+    "coder_lookback": _positive_duration("coder_lookback", 60),
+    "coder_ide_apps": _ide_apps,
+    "coder_desktop_ide": _desktop_ide,
 }

@@ -7,7 +7,8 @@ changes between refreshes. Neither ever carries a per-user label.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -16,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from exporter.counters import IngestCounters
 from exporter.model import ALL_ORGANIZATIONS_KEY, ANY, EVENT_CATEGORIES, Category
+from exporter.sources.status import SourceStatus
 from exporter.store.gauges import WINDOWS, GaugeReadings
 
 if TYPE_CHECKING:
@@ -68,14 +70,19 @@ class SnapshotCollector(Collector):
             (
                 "usage_users",
                 readings.users,
-                "Users in the directory (members of the organization); deleted users and "
-                "service accounts excluded.",
+                "Users in the directory (members of the organization); deleted and suspended "
+                "users and service accounts excluded.",
             ),
             (
                 "usage_dormant_users",
                 readings.dormant_users,
-                "Users with no activity within the dormancy period (counted from their "
-                "creation when never active).",
+                "Of those, users with no activity within the dormancy period (counted from "
+                "their creation when never active).",
+            ),
+            (
+                "usage_suspended_users",
+                readings.suspended_users,
+                "Suspended members of the organization (not seats: not in usage_users).",
             ),
         ):
             family = GaugeMetricFamily(name, text + _NOT_SUMMABLE, labels=["organization"])
@@ -109,15 +116,20 @@ class LiveCollector(Collector):
     """The process's own state, read at scrape time."""
 
     def __init__(
-        self, status: Callable[[], RefreshStatus], counters: Callable[[], IngestCounters]
+        self,
+        status: Callable[[], RefreshStatus],
+        counters: Callable[[], IngestCounters],
+        sources: Callable[[], Sequence[SourceStatus]] = tuple,
     ) -> None:
         self._status = status
         self._counters = counters
+        self._sources = sources
 
     def collect(self) -> Iterator[Metric]:
-        """Refresh status and ingest counters."""
+        """Refresh status, ingest counters and the configured sources' sync."""
         status = self._status()
         counters = self._counters()
+        yield from _source_families(self._sources())
         yield CounterMetricFamily(
             "usage_ingest_events",
             "Events accepted by this process.",
@@ -150,12 +162,46 @@ class LiveCollector(Collector):
         )
 
 
+def _source_families(statuses: Sequence[SourceStatus]) -> Iterator[Metric]:
+    """``usage_source_*``: only for configured sources (none: no family at all)."""
+    if not statuses:
+        return
+    up = GaugeMetricFamily(
+        "usage_source_up",
+        "1 when the last sync pass of the source (by any replica) succeeded, else 0.",
+        labels=["source"],
+    )
+    success = GaugeMetricFamily(
+        "usage_source_last_success_timestamp_seconds",
+        "When the last successful sync pass of the source finished (Unix time).",
+        labels=["source"],
+    )
+    events = CounterMetricFamily(
+        "usage_source_events",
+        "Rows of each source table that this process turned into activity.",
+        labels=["source", "table"],
+    )
+    errors = CounterMetricFamily(
+        "usage_source_errors", "Sync passes of this process that failed.", labels=["source"]
+    )
+    for status in statuses:
+        up.add_metric([status.source], int(status.up))
+        if status.last_success is not None:
+            success.add_metric([status.source], status.last_success)
+        for table, count in sorted(status.events.items()):
+            events.add_metric([status.source, table], count)
+        errors.add_metric([status.source], status.errors)
+    yield from (up, success, events, errors)
+
+
 def live_registry(
-    status: Callable[[], RefreshStatus], counters: Callable[[], IngestCounters]
+    status: Callable[[], RefreshStatus],
+    counters: Callable[[], IngestCounters],
+    sources: Callable[[], Sequence[SourceStatus]] = tuple,
 ) -> CollectorRegistry:
     """A private registry with the live collector and the process metrics."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LiveCollector(status, counters))
+    registry.register(LiveCollector(status, counters, sources))
     ProcessCollector(registry=registry)
     return registry
 
@@ -172,9 +218,11 @@ def exported_metric_names() -> frozenset[str]:
         total_minutes={},
         users={},
         dormant_users={},
+        suspended_users={},
     )
     status = RefreshStatus(up=True, last_success=0.0, last_duration=0.0)
-    registry = live_registry(lambda: status, IngestCounters)
+    source = SourceStatus("coder", up=True, last_success=0.0, events=Counter({"table": 1}))
+    registry = live_registry(lambda: status, IngestCounters, lambda: [source])
     registry.register(SnapshotCollector(readings))
     return frozenset(
         sample.name

@@ -61,6 +61,11 @@ ORGANIZATION_READER_ROLES: Final = frozenset({"organization-admin", "organizatio
 ORGANIZATION_ROLES: Final = frozenset(ORGANIZATION_READER_ROLES | {"organization-member"})
 DEFAULT_ORGANIZATION_ROLE: Final = "organization-member"
 
+ACTIVE: Final = "active"
+SUSPENDED: Final = "suspended"
+USER_STATUSES: Final = (ACTIVE, SUSPENDED)
+"""A suspended user is not a seat: it leaves ``usage_users`` and ``usage_dormant_users``."""
+
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _ORGANIZATION_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _USERNAME = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -117,6 +122,18 @@ def is_valid_organization_name(name: str) -> bool:
 def minute_mask(first_bit: int, last_bit_exclusive: int) -> int:
     """A mask with bits ``first_bit`` up to but not including ``last_bit_exclusive`` set."""
     return ((1 << (last_bit_exclusive - first_bit)) - 1) << first_bit
+
+
+def mask_runs(mask: int) -> list[tuple[int, int]]:
+    """The runs of set bits of ``mask`` as ``(first_bit, end_bit_exclusive)``, lowest first."""
+    runs = []
+    while mask:
+        first = (mask & -mask).bit_length() - 1
+        rest = mask >> first
+        length = (~rest & (rest + 1)).bit_length() - 1  # trailing ones of ``rest``
+        runs.append((first, first + length))
+        mask &= ~minute_mask(first, first + length)
+    return runs
 
 
 def split_minutes(first_minute: int, end_minute: int) -> list[tuple[int, int]]:

@@ -10,6 +10,7 @@ from exporter.errors import BadRequest, Validation
 from exporter.model import (
     ORGANIZATION_ROLES,
     SITE_ROLES,
+    USER_STATUSES,
     check_id,
     check_organization_name,
     check_username,
@@ -43,6 +44,11 @@ def text(value: object) -> str:
     return value
 
 
+def clean_text(value: str) -> str:
+    """``value`` without the characters ``text`` refuses, cut to 256 characters."""
+    return _FORBIDDEN_TEXT.sub("", value)[:MAX_TEXT]
+
+
 def _roles(allowed: frozenset[str]) -> Callable[[object], list[str]]:
     def parse(value: object) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(role, str) for role in value):
@@ -59,6 +65,12 @@ def _roles(allowed: frozenset[str]) -> Callable[[object], list[str]]:
 
 site_roles = _roles(SITE_ROLES)
 organization_roles = _roles(ORGANIZATION_ROLES)
+
+
+def _status(value: object) -> str:
+    if value not in USER_STATUSES:
+        raise ValueError(f"must be one of {', '.join(USER_STATUSES)}")
+    return str(value)
 
 
 def _memberships(value: object) -> dict[str, list[str]]:
@@ -109,13 +121,14 @@ def organization(body: dict[str, Any]) -> tuple[str, str]:
 
 def user(body: dict[str, Any]) -> UserRecord:
     """The record of a PUT user body."""
-    fields = _Fields(body, {"username", "name", "avatar_hash", "roles", "organizations"})
+    fields = _Fields(body, {"username", "name", "avatar_hash", "roles", "organizations", "status"})
     record = UserRecord(
         username=fields.get("username", check_username),
         name=fields.get("name", text, ""),
         avatar_hash=fields.get("avatar_hash", text, ""),
         roles=fields.get("roles", site_roles, []),
         organizations=fields.get("organizations", _memberships, {}),
+        status=fields.get("status", _status, USER_STATUSES[0]),
     )
     fields.check("user")
     return record

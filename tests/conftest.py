@@ -23,7 +23,10 @@ from exporter.config import Config, normalize_database_url
 from exporter.store import Store
 from exporter.web import create_app
 from exporter.web.keys import STORE
-from tests.helpers import FakeClock, make_token, pgserver_data_dir
+from tests.coderdb import coder_database, fill
+from tests.coderdb.generate import CoderData, generate
+from tests.coderdb.schema import NEWEST
+from tests.helpers import T0, FakeClock, make_token, pgserver_data_dir
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -155,3 +158,12 @@ async def admin_headers(client: TestClient[Any, Any]) -> dict[str, str]:
     """Headers carrying a site admin's token."""
     token = await make_token(client.app[STORE], "admin", roles=["site-admin"])
     return {"Session-Token": token}
+
+
+@pytest.fixture
+def coder(postgres_admin_url: str) -> Iterator[tuple[str, CoderData]]:
+    """A Coder database of the newest shape filled by the generator: its URL and its rows."""
+    with coder_database(postgres_admin_url, NEWEST) as url:
+        data = generate(NEWEST, T0)
+        fill(url, data)
+        yield url, data

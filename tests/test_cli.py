@@ -97,8 +97,8 @@ def _table(out: str) -> list[list[str]]:
 
 def test_migrate_reports_the_revision(cli: Cli) -> None:
     """``migrate`` brings the store to the newest revision and says which."""
-    assert cli.ok("migrate") == "store is at revision 0007\n"
-    assert cli.ok("migrate") == "store is at revision 0007\n"
+    assert cli.ok("migrate") == "store is at revision 0008\n"
+    assert cli.ok("migrate") == "store is at revision 0008\n"
 
 
 def test_orgs_create_and_list(cli: Cli) -> None:
@@ -162,10 +162,24 @@ def test_users_create_with_roles_and_organizations(cli: Cli, database_url: str) 
         "NAME",
         "ROLES",
         "ORGANIZATIONS",
+        "STATUS",
         "LAST ACTIVITY",
         "DORMANT",
     ]
-    assert rows[1] == ["u1", "joe", "Joe", "site-auditor,site-member", "acme,b-1", "never", "no"]
+    assert rows[1] == [
+        "u1",
+        "joe",
+        "Joe",
+        "site-auditor,site-member",
+        "acme,b-1",
+        "active",
+        "never",
+        "no",
+    ]
+    cli.ok("users", "create", "away", "--id", "u2", "--status", "suspended")
+    assert _with_store(database_url, lambda s: user_row(s, "u2")).status == "suspended"
+    away = next(line for line in cli.ok("users", "list").splitlines() if line.startswith("u2 "))
+    assert " suspended " in away
 
 
 def test_users_create_without_id_makes_a_uuid(cli: Cli, database_url: str) -> None:

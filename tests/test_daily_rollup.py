@@ -339,6 +339,7 @@ async def _before_0007(connection: AsyncConnection) -> None:
     )
     await connection.execute(sa.text("DROP VIEW usage_activity_hourly"))
     await connection.execute(sa.text("DROP VIEW usage_organizations"))
+    await _before_0008(connection)
     await _rebuild(
         connection,
         "activity",
@@ -350,6 +351,14 @@ async def _before_0007(connection: AsyncConnection) -> None:
     )
     await connection.execute(sa.text("CREATE INDEX ix_activity_hour ON activity (hour)"))
     await connection.run_sync(_reader_views_of_0002)
+
+
+async def _before_0008(connection: AsyncConnection) -> None:
+    """Take away what 0008 added: users' status and sources, the sources' positions."""
+    for table, column in (("users", "status"), ("users", "source"), ("organizations", "source")):
+        await connection.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    await connection.execute(sa.text("DROP TABLE source_positions"))
+    await connection.execute(sa.text("DROP TABLE source_passes"))
 
 
 def _reader_views_of_0002(connection: sa.Connection) -> None:

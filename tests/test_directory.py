@@ -228,7 +228,7 @@ async def test_put_user_creates_then_replaces(client: Client, admin_headers: Hea
     """201 then 200; the body echoes the record with roles sorted."""
     status, body = await _put(client, admin_headers, "/api/v1/users/u1", JOE)
     assert status == 201
-    assert body == {**JOE, "id": "u1", "roles": ["site-manager", "site-member"]}
+    assert body == {**JOE, "id": "u1", "roles": ["site-manager", "site-member"], "status": "active"}
     status, _ = await _put(client, admin_headers, "/api/v1/users/u1", JOE)
     assert status == 200
     listed = (await _users(client, admin_headers))["u1"]
@@ -239,6 +239,7 @@ async def test_put_user_creates_then_replaces(client: Client, admin_headers: Hea
         "avatar_hash": "671b4b1d",
         "roles": ["site-manager", "site-member"],
         "organizations": {"o1": ["organization-member"], "o2": ["organization-admin"]},
+        "status": "active",
         "last_activity_at": None,
         "dormant": False,
         "placeholder": False,

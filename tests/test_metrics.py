@@ -237,6 +237,39 @@ async def test_users_and_dormant_users(
     assert value(samples, "usage_dormant_users", organization="any") == 3
 
 
+async def test_suspended_users_are_no_seats(
+    client: TestClient[Any, Any], admin_headers: dict[str, str], clock: FakeClock
+) -> None:
+    """A suspended member leaves usage_users and usage_dormant_users for usage_suspended_users."""
+    await client.put("/api/v1/organizations/acme", json={"name": "acme"}, headers=admin_headers)
+    for user, status in (("worker", "active"), ("away", "suspended"), ("idle", "suspended")):
+        body = {"username": user, "status": status, "organizations": {"acme": []}}
+        response = await client.put(f"/api/v1/users/{user}", json=body, headers=admin_headers)
+        assert response.status == 201
+        assert (await response.json())["status"] == status
+    await post(client, admin_headers, event("away", "ide", T0, org="acme"))
+    clock.advance(91 * 86400)  # everyone dormant now
+    await refresh(client)
+    samples = await scrape(client)
+    assert value(samples, "usage_users", organization="acme") == 1
+    assert value(samples, "usage_dormant_users", organization="acme") == 1
+    assert value(samples, "usage_suspended_users", organization="acme") == 2
+    assert value(samples, "usage_suspended_users", organization="any") == 2
+    listed = await client.get("/api/v1/users?org=acme", headers=admin_headers)
+    assert {u["id"]: u["status"] for u in (await listed.json())["users"]} == {
+        "worker": "active",
+        "away": "suspended",
+        "idle": "suspended",
+    }
+    bad = await client.put(
+        "/api/v1/users/worker", json={"username": "worker", "status": "gone"}, headers=admin_headers
+    )
+    assert bad.status == 400
+    assert (await bad.json())["validations"] == [
+        {"field": "status", "detail": "must be one of active, suspended"}
+    ]
+
+
 async def test_replays_and_pruning_never_move_counters(
     client: TestClient[Any, Any], admin_headers: dict[str, str], clock: FakeClock
 ) -> None:

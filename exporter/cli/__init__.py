@@ -7,15 +7,14 @@ import sys
 from collections.abc import Sequence
 
 from exporter import __version__
-from exporter.cli import directory_cmds, import_cmd, report_cmd, serve, tokens_cmd
+from exporter.cli import directory_cmds, import_cmd, report_cmd, serve, sync_cmd, tokens_cmd
 from exporter.cli.common import CommandError
-from exporter.cli.parser import Parser, service_flags, store_flags
+from exporter.cli.parser import Parser, coder_flags, service_flags, store_flags
+from exporter.model import ACTIVE, USER_STATUSES
 
 
 def build_parser() -> Parser:
     """The full command tree."""
-    store = store_flags()
-    service = service_flags()
     parser = Parser(
         prog="usage-metrics",
         description="Active users of a developer platform, by action and organization: "
@@ -25,8 +24,17 @@ def build_parser() -> Parser:
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=Parser
     )
+    _service_commands(commands)
+    _directory_commands(commands)
+    _data_commands(commands)
+    return parser
 
-    run = commands.add_parser("serve", parents=[store, service], help="run the service")
+
+def _service_commands(commands: argparse._SubParsersAction[Parser]) -> None:
+    store = store_flags()
+    service = service_flags()
+    coder = coder_flags()
+    run = commands.add_parser("serve", parents=[store, service, coder], help="run the service")
     run.add_argument("--no-migrate", action="store_true", help="do not migrate the store first")
     run.set_defaults(handler=serve.serve)
 
@@ -48,6 +56,26 @@ def build_parser() -> Parser:
     )
     migrate.set_defaults(handler=serve.migrate_command)
 
+    sync = commands.add_parser(
+        "sync", help="pull activity and the directory from a platform's database"
+    ).add_subparsers(dest="source", metavar="SOURCE", required=True, parser_class=Parser)
+    coder_sync = sync.add_parser(
+        "coder",
+        parents=[store, coder],
+        help="read a Coder deployment's database (read-only)",
+        description="Read Coder's organizations, users, roles and activity into the store, "
+        "from where the last pass left off. Without --once, a pass every sync interval.",
+    )
+    coder_sync.add_argument(
+        "--once",
+        action="store_true",
+        help="wait for a pass running elsewhere to end, run one pass, print a summary and exit",
+    )
+    coder_sync.set_defaults(handler=sync_cmd.sync_coder)
+
+
+def _directory_commands(commands: argparse._SubParsersAction[Parser]) -> None:
+    store = store_flags()
     orgs = commands.add_parser("orgs", help="manage organizations").add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=Parser
     )
@@ -82,6 +110,12 @@ def build_parser() -> Parser:
         metavar="ORG[:ORG_ROLE]",
         help="membership by organization id or name, role default organization-member; repeat",
     )
+    create.add_argument(
+        "--status",
+        choices=USER_STATUSES,
+        default=ACTIVE,
+        help="active (default) or suspended: a suspended user is not a seat",
+    )
     create.set_defaults(handler=directory_cmds.users_create)
     users.add_parser("list", parents=[store], help="list users").set_defaults(
         handler=directory_cmds.users_list
@@ -90,6 +124,9 @@ def build_parser() -> Parser:
     delete.add_argument("user", metavar="USER", help="user id or username")
     delete.set_defaults(handler=directory_cmds.users_delete)
 
+
+def _data_commands(commands: argparse._SubParsersAction[Parser]) -> None:
+    store = store_flags()
     tokens = commands.add_parser("tokens", help="manage API tokens").add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=Parser
     )
@@ -116,7 +153,6 @@ def build_parser() -> Parser:
     )
     report_cmd.add_arguments(report)
     report.set_defaults(handler=report_cmd.report)
-    return parser
 
 
 def _positive(text: str) -> int:

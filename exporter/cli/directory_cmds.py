@@ -97,6 +97,7 @@ def users_create(args: argparse.Namespace) -> int:
                     name=args.name or "",
                     roles=sorted(set(args.role)),
                     organizations=organizations,
+                    status=args.status,
                 ),
                 now=store.clock(),
                 max_organizations=store.config.max_organizations,
@@ -115,7 +116,7 @@ def users_list(args: argparse.Namespace) -> int:
             return await list_users(connection, now=store.clock(), dormancy=store.config.dormancy)
 
     rows: list[tuple[str, ...]] = [
-        ("ID", "USERNAME", "NAME", "ROLES", "ORGANIZATIONS", "LAST ACTIVITY", "DORMANT")
+        ("ID", "USERNAME", "NAME", "ROLES", "ORGANIZATIONS", "STATUS", "LAST ACTIVITY", "DORMANT")
     ]
     for user in run_with_store(args, work, migrate=False):
         rows.append(
@@ -125,6 +126,7 @@ def users_list(args: argparse.Namespace) -> int:
                 str(user["name"]),
                 ",".join(user["roles"]),  # type: ignore[arg-type]
                 ",".join(user["organizations"]),  # type: ignore[arg-type]
+                str(user["status"]),
                 str(user["last_activity_at"] or "never"),
                 "yes" if user["dormant"] else "no",
             )

@@ -78,6 +78,42 @@ def service_flags() -> Parser:
     return flags
 
 
+def coder_flags() -> Parser:
+    """Flags of the Coder source (``serve`` and ``sync coder``)."""
+    flags = Parser(add_help=False)
+    group = flags.add_argument_group("Coder source (override USAGE_METRICS_CODER_* variables)")
+    group.add_argument(
+        "--coder-database-url",
+        metavar="URL",
+        help="postgresql:// URL of Coder's database, read-only (USAGE_METRICS_CODER_DATABASE_URL; "
+        "unset: no sync)",
+    )
+    group.add_argument(
+        "--coder-sync-interval",
+        metavar="DURATION",
+        help="time between sync passes (USAGE_METRICS_CODER_SYNC_INTERVAL, default 1m)",
+    )
+    group.add_argument(
+        "--coder-lookback",
+        metavar="DURATION",
+        help="how far before its position a pass reads again "
+        "(USAGE_METRICS_CODER_LOOKBACK, default 1h)",
+    )
+    group.add_argument(
+        "--coder-ide-apps",
+        metavar="SLUGS",
+        help="comma-separated app slugs counted as IDE (USAGE_METRICS_CODER_IDE_APPS, default "
+        "code-server,vscode-web,jupyter,jupyterlab,jupyter-notebook,rstudio,rstudio-server)",
+    )
+    group.add_argument(
+        "--coder-desktop-ide",
+        metavar="CATEGORY",
+        help="action of VS Code Remote and JetBrains Gateway sessions: tunnel or ide "
+        "(USAGE_METRICS_CODER_DESKTOP_IDE, default tunnel)",
+    )
+    return flags
+
+
 CONFIG_FLAGS = (
     "database_url",
     "default_organization",
@@ -88,4 +124,9 @@ CONFIG_FLAGS = (
     "listen",
     "refresh_interval",
     "metrics_token",
+    "coder_database_url",
+    "coder_sync_interval",
+    "coder_lookback",
+    "coder_ide_apps",
+    "coder_desktop_ide",
 )

@@ -13,9 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.errors import Conflict, NotFound
-from exporter.model import (
-    SERVICE_ROLE,
-)
+from exporter.model import ACTIVE, SERVICE_ROLE
 from exporter.store.placeholders import (
     check_organization_limit,
     ensure_organizations,
@@ -23,6 +21,8 @@ from exporter.store.placeholders import (
     renamed_user,
 )
 from exporter.store.schema import api_tokens, memberships, organizations, site_roles, users
+from exporter.store.sql import one_of
+from exporter.store.upsert import insert
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class Organization:
     display_name: str
     placeholder: bool
     deleted: bool
+    source: str | None = None
 
 
 def _organization(row: sa.Row[tuple[object, ...]]) -> Organization:
@@ -43,6 +44,7 @@ def _organization(row: sa.Row[tuple[object, ...]]) -> Organization:
         display_name=row.display_name,
         placeholder=bool(row.placeholder),
         deleted=row.deleted_at is not None,
+        source=row.source,
     )
 
 
@@ -76,12 +78,14 @@ async def put_organization(
     display_name: str,
     now: float,
     max_organizations: int,
+    source: str | None = None,
 ) -> bool:
     """Create or replace an organization; ``True`` when it was created.
 
     A name held by a placeholder, or by a deleted organization, is taken from it (the holder
     is renamed with a hash suffix); a name held by another live organization is a conflict.
     Creating an organization, or undeleting one, counts against ``max_organizations``.
+    ``source`` names the platform the record was read from (``None``: the API or CLI).
     """
     holder = (
         await connection.execute(
@@ -105,7 +109,13 @@ async def put_organization(
     ).first()
     if existing is None or existing.deleted_at is not None:
         await check_organization_limit(connection, 1, max_organizations)
-    values = {"name": name, "display_name": display_name, "placeholder": False, "deleted_at": None}
+    values = {
+        "name": name,
+        "display_name": display_name,
+        "placeholder": False,
+        "deleted_at": None,
+        "source": source,
+    }
     if existing is not None:
         await connection.execute(
             sa.update(organizations).where(organizations.c.id == organization_id).values(**values)
@@ -139,6 +149,7 @@ class UserRecord:
     avatar_hash: str = ""
     roles: Sequence[str] = ()
     organizations: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+    status: str = ACTIVE
 
 
 async def put_user(
@@ -150,54 +161,177 @@ async def put_user(
     max_organizations: int,
 ) -> bool:
     """Create or fully replace a user (undeleting it); ``True`` when it was created."""
-    holder = (
-        await connection.execute(
-            sa.select(users.c.id, users.c.placeholder).where(
-                users.c.username == record.username, users.c.deleted_at.is_(None)
-            )
-        )
-    ).first()
-    if holder is not None and holder.id != user_id:
-        if not holder.placeholder:
-            raise Conflict(f"Username {record.username!r} is taken by another user.")
-        await connection.execute(
-            sa.update(users)
-            .where(users.c.id == holder.id)
-            .values(username=await renamed_user(connection, record.username, holder.id))
-        )
-    await ensure_organizations(
-        connection, set(record.organizations), now=now, max_organizations=max_organizations
+    created = await put_users(
+        connection, {user_id: record}, now=now, max_organizations=max_organizations
     )
-    values = {
-        "username": record.username,
-        "name": record.name,
-        "avatar_hash": record.avatar_hash,
-        "placeholder": False,
-        "managed": True,
-        "deleted_at": None,
-    }
-    updated = await connection.execute(
-        sa.update(users).where(users.c.id == user_id).values(**values)
-    )
-    created = not updated.rowcount
-    if created:
-        await connection.execute(sa.insert(users).values(id=user_id, created_at=int(now), **values))
-    await connection.execute(sa.delete(site_roles).where(site_roles.c.user_id == user_id))
-    await connection.execute(sa.delete(memberships).where(memberships.c.user_id == user_id))
-    if record.roles:
-        await connection.execute(
-            sa.insert(site_roles),
-            [{"user_id": user_id, "role": role} for role in sorted(set(record.roles))],
+    return user_id in created
+
+
+_BATCH = 2000
+
+
+async def put_users(
+    connection: AsyncConnection,
+    records: Mapping[str, UserRecord],
+    *,
+    now: float,
+    max_organizations: int,
+    source: str | None = None,
+    deleted: Collection[str] = (),
+) -> set[str]:
+    """Create or fully replace users, a few statements however many; the ids created.
+
+    Users are undeleted, except those listed in ``deleted``: a profile of a user the platform
+    has deleted is written as deleted (from ``now`` unless it was already) and its tokens are
+    revoked, so its username clashes with nobody. A username held by a placeholder is taken
+    (the placeholder is renamed); held by another live user outside ``records``, it is a
+    conflict. ``source`` names the platform the records were read from (``None``: the API or
+    the command line).
+    """
+    created: set[str] = set()
+    ids = sorted(records)
+    for first in range(0, len(ids), _BATCH):
+        batch = {user_id: records[user_id] for user_id in ids[first : first + _BATCH]}
+        gone = {user_id for user_id in batch if user_id in deleted}
+        await _take_usernames(
+            connection, {i: r.username for i, r in batch.items() if i not in gone}
         )
-    if record.organizations:
-        await connection.execute(
-            sa.insert(memberships),
-            [
-                {"organization_id": org, "user_id": user_id, "roles": " ".join(sorted(set(roles)))}
-                for org, roles in sorted(record.organizations.items())
-            ],
+        await ensure_organizations(
+            connection,
+            {org for record in batch.values() for org in record.organizations},
+            now=now,
+            max_organizations=max_organizations,
         )
+        created |= await _upsert_users(connection, batch, gone, now=now, source=source)
+        await _replace_roles(connection, batch)
+        if gone:
+            await _revoke_tokens(connection, gone, now=now)
     return created
+
+
+async def _upsert_users(
+    connection: AsyncConnection,
+    batch: Mapping[str, UserRecord],
+    gone: set[str],
+    *,
+    now: float,
+    source: str | None,
+) -> set[str]:
+    """Insert or replace the users' rows; the ids that were new."""
+    dialect = connection.dialect.name
+    known = set(
+        (
+            await connection.execute(
+                sa.select(users.c.id).where(one_of(users.c.id, sorted(batch), dialect))
+            )
+        ).scalars()
+    )
+    statement = insert(users, dialect)
+    replaced = {
+        name: statement.excluded[name]
+        for name in (
+            "username",
+            "name",
+            "avatar_hash",
+            "status",
+            "placeholder",
+            "managed",
+            "source",
+        )
+    }
+    # Deleted stays deleted from when it first was; anything else is live again.
+    replaced["deleted_at"] = sa.case(
+        (statement.excluded.deleted_at.is_(None), None),
+        else_=sa.func.coalesce(users.c.deleted_at, statement.excluded.deleted_at),
+    )
+    await connection.execute(
+        statement.on_conflict_do_update(index_elements=["id"], set_=replaced),
+        [
+            {
+                "id": user_id,
+                "username": record.username,
+                "name": record.name,
+                "avatar_hash": record.avatar_hash,
+                "status": record.status,
+                "placeholder": False,
+                "managed": True,
+                "source": source,
+                "created_at": int(now),
+                "deleted_at": int(now) if user_id in gone else None,
+            }
+            for user_id, record in batch.items()
+        ],
+    )
+    return set(batch) - known
+
+
+async def _replace_roles(connection: AsyncConnection, batch: Mapping[str, UserRecord]) -> None:
+    """The users' site roles and memberships become exactly those of their records."""
+    dialect = connection.dialect.name
+    ids = sorted(batch)
+    await connection.execute(
+        sa.delete(site_roles).where(one_of(site_roles.c.user_id, ids, dialect))
+    )
+    await connection.execute(
+        sa.delete(memberships).where(one_of(memberships.c.user_id, ids, dialect))
+    )
+    roles = [
+        {"user_id": user_id, "role": role}
+        for user_id, record in batch.items()
+        for role in sorted(set(record.roles))
+    ]
+    if roles:
+        await connection.execute(sa.insert(site_roles), roles)
+    members = [
+        {"organization_id": org, "user_id": user_id, "roles": " ".join(sorted(set(org_roles)))}
+        for user_id, record in batch.items()
+        for org, org_roles in sorted(record.organizations.items())
+    ]
+    if members:
+        await connection.execute(sa.insert(memberships), members)
+
+
+async def _take_usernames(connection: AsyncConnection, wanted: Mapping[str, str]) -> None:
+    """Free each wanted username (user id -> username) for the user that wants it.
+
+    A placeholder holding one is renamed; so is a user of the batch that holds another's
+    wanted username while changing its own (to ``~`` + its id until its own row is written,
+    so that users of one batch may swap names). Anyone else holding one is a conflict.
+    """
+    if not wanted:
+        return
+    holders = await connection.execute(
+        sa.select(users.c.id, users.c.username, users.c.placeholder).where(
+            one_of(users.c.username, sorted(set(wanted.values())), connection.dialect.name),
+            users.c.deleted_at.is_(None),
+        )
+    )
+    claimed = {username: user_id for user_id, username in wanted.items()}
+    for holder_id, username, placeholder in list(holders):
+        if claimed[username] == holder_id:
+            continue
+        if holder_id in wanted:
+            new_name = f"~{holder_id}"[:64]
+        elif placeholder:
+            new_name = await renamed_user(connection, username, holder_id)
+        else:
+            raise Conflict(f"Username {username!r} is taken by another user.")
+        await connection.execute(
+            sa.update(users).where(users.c.id == holder_id).values(username=new_name)
+        )
+
+
+async def _revoke_tokens(
+    connection: AsyncConnection, user_ids: Collection[str], *, now: float
+) -> None:
+    await connection.execute(
+        sa.update(api_tokens)
+        .where(
+            one_of(api_tokens.c.user_id, sorted(user_ids), connection.dialect.name),
+            api_tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=int(now))
+    )
 
 
 async def delete_user(connection: AsyncConnection, user_id: str, *, now: float) -> None:
@@ -209,11 +343,7 @@ async def delete_user(connection: AsyncConnection, user_id: str, *, now: float) 
     )
     if not result.rowcount:
         raise NotFound(f"User {user_id!r} does not exist.")
-    await connection.execute(
-        sa.update(api_tokens)
-        .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=int(now))
-    )
+    await _revoke_tokens(connection, [user_id], now=now)
 
 
 async def find_user_id(connection: AsyncConnection, id_or_username: str) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def batches(
-    connection: AsyncConnection, statement: sa.Select[Any], *, size: int
+    connection: AsyncConnection, statement: sa.Select[Any] | sa.TextClause, *, size: int
 ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
     """The rows of ``statement`` as tuples, ``size`` at a time, from a server-side cursor.
 

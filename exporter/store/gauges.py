@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exporter.model import DAY, HOUR, SERVICE_ROLE, minute_mask
+from exporter.model import DAY, HOUR, SERVICE_ROLE, SUSPENDED, minute_mask
 from exporter.store.listing import LAST_ACTIVITY, USERS_SEEN
 from exporter.store.schema import (
     DAY_COLUMNS,
@@ -61,6 +61,7 @@ class GaugeReadings:
     total_minutes: dict[GroupKey, int]  # monotonic, real organizations and categories
     users: dict[str, int]  # org id or '*' -> users not deleted, service accounts excluded
     dormant_users: dict[str, int]
+    suspended_users: dict[str, int]
 
 
 def _service_accounts() -> sa.Select[tuple[str]]:
@@ -75,7 +76,7 @@ async def read_gauges(connection: AsyncConnection, *, now: float, dormancy: floa
     """Read every gauge value as of ``now``."""
     minute_now = int(now // 60) * 60
     active, last = await _windows(connection, minute_now)
-    users_count, dormant = await _seats(connection, now=now, dormancy=dormancy)
+    users_count, dormant, suspended = await _seats(connection, now=now, dormancy=dormancy)
     totals = {
         (org, category): minutes
         for org, category, minutes in await connection.execute(sa.select(activity_totals))
@@ -92,6 +93,7 @@ async def read_gauges(connection: AsyncConnection, *, now: float, dormancy: floa
         total_minutes=totals,
         users=users_count,
         dormant_users=dormant,
+        suspended_users=suspended,
     )
 
 
@@ -209,30 +211,40 @@ async def _newest_visible(
 
 async def _seats(
     connection: AsyncConnection, *, now: float, dormancy: float
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Users not deleted (service accounts excluded) and the dormant ones, per organization."""
+) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Seats, dormant seats and suspended users, per organization and over all (``*``).
+
+    Seats are users not deleted, not suspended and not service accounts; a suspended user
+    counts only as suspended.
+    """
     reference = sa.func.coalesce(LAST_ACTIVITY, users.c.created_at)
-    is_dormant = sa.case((reference <= now - dormancy, 1), else_=0)
+    seat = users.c.status != SUSPENDED
+    is_seat = sa.case((seat, 1), else_=0)
+    is_dormant = sa.case((sa.and_(seat, reference <= now - dormancy), 1), else_=0)
+    is_suspended = sa.case((seat, 0), else_=1)
+    counted = (
+        sa.func.coalesce(sa.func.sum(is_seat), 0),
+        sa.func.coalesce(sa.func.sum(is_dormant), 0),
+        sa.func.coalesce(sa.func.sum(is_suspended), 0),
+    )
     live = sa.and_(users.c.deleted_at.is_(None), users.c.id.not_in(_service_accounts()))
     everyone = (
-        await connection.execute(
-            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(is_dormant), 0))
-            .select_from(USERS_SEEN)
-            .where(live)
-        )
+        await connection.execute(sa.select(*counted).select_from(USERS_SEEN).where(live))
     ).one()
     per_org = await connection.execute(
-        sa.select(memberships.c.organization_id, sa.func.count(), sa.func.sum(is_dormant))
+        sa.select(memberships.c.organization_id, *counted)
         .select_from(USERS_SEEN.join(memberships, users.c.id == memberships.c.user_id))
         .where(live)
         .group_by(memberships.c.organization_id)
     )
     counts = {"*": int(everyone[0])}
     dormant = {"*": int(everyone[1])}
-    for org, count, dormant_count in per_org:
+    suspended = {"*": int(everyone[2])}
+    for org, count, dormant_count, suspended_count in per_org:
         counts[org] = int(count)
-        dormant[org] = int(dormant_count or 0)
-    return counts, dormant
+        dormant[org] = int(dormant_count)
+        suspended[org] = int(suspended_count)
+    return counts, dormant, suspended
 
 
 async def prune(connection: AsyncConnection, *, now: float, retention: float) -> int:

@@ -82,6 +82,7 @@ async def list_users(
                 "avatar_hash": row.avatar_hash,
                 "roles": roles[row.id],
                 "organizations": organizations[row.id],
+                "status": row.status,
                 "last_activity_at": None
                 if row.last_activity_at is None
                 else format_utc(row.last_activity_at),

@@ -53,6 +53,7 @@ organizations = sa.Table(
     sa.Column("placeholder", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("deleted_at", sa.BigInteger),
+    sa.Column("source", sa.String(32)),  # the platform it was read from; NULL: API or CLI
 )
 
 users = sa.Table(
@@ -66,6 +67,9 @@ users = sa.Table(
     sa.Column("managed", sa.Boolean, nullable=False),  # ever PUT: memberships are authoritative
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("deleted_at", sa.BigInteger),
+    # ``active`` or ``suspended``: a suspended user is no seat (usage_suspended_users).
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("source", sa.String(32)),  # the platform it was read from; NULL: API or CLI
     sa.Index(
         "ix_users_username_live",
         "username",
@@ -180,3 +184,24 @@ last_seen = sa.Table(
     # finds room on its page is HOT, with no index entries to write.
     postgresql_with={"fillfactor": 50},
 )
+
+
+source_positions = sa.Table(
+    "source_positions",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    # The newest value of the table's change column read by the last successful pass
+    # (epoch microseconds); the next pass reads from it minus the look-back.
+    sa.Column("position_us", sa.BigInteger, nullable=False),
+)
+
+source_passes = sa.Table(
+    "source_passes",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("last_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("last_success_at", sa.BigInteger),
+    sa.Column("last_pass_ok", sa.Boolean, nullable=False),
+)
+"""How the last pass of each source went, shared by replicas: whichever ran it wrote it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
@@ -13,11 +14,13 @@ from exporter.counters import IngestCounters
 from exporter.metrics import live_registry
 from exporter.metrics_render import LiveRenderer
 from exporter.refresh import Refresher
+from exporter.sources import SyncScheduler
+from exporter.sources.coder import CoderSource
 from exporter.store import Clock, Store
 from exporter.web import directory, ingest, metrics, openapi, ops, report
 from exporter.web.bodies import MAX_BODY_BYTES
 from exporter.web.errors import error_middleware
-from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_METRICS, REFRESHER, STORE
+from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_METRICS, REFRESHER, SOURCES, STORE
 
 __all__ = ["create_app"]
 
@@ -30,6 +33,7 @@ def create_app(
     app[CONFIG] = config
     app[INGEST_COUNTERS] = IngestCounters()
     app.cleanup_ctx.append(_store_context(config, clock, migrate=migrate))
+    app.cleanup_ctx.append(_sources_context)
     app.cleanup_ctx.append(_refresher_context)
     app.router.add_get("/", ops.landing)
     app.router.add_get("/healthz", ops.healthz)
@@ -62,14 +66,34 @@ def _store_context(config: Config, clock: Clock, *, migrate: bool) -> _Context:
     return context
 
 
+async def _sources_context(app: web.Application) -> AsyncIterator[None]:
+    """Sync each configured source in the background: a pass at start, then every interval."""
+    config = app[CONFIG]
+    schedulers = []
+    if config.coder_database_url is not None:
+        source = CoderSource(app[STORE], config)
+        schedulers.append(SyncScheduler(source, app[STORE], interval=config.coder_sync_interval))
+    app[SOURCES] = schedulers
+    async with contextlib.AsyncExitStack() as stack:
+        for scheduler in schedulers:
+            stack.push_async_callback(scheduler.source.close)
+            await stack.enter_async_context(scheduler.running())
+        yield
+
+
 async def _refresher_context(app: web.Application) -> AsyncIterator[None]:
     """Refresh once before serving (a failure only means usage_up 0), then in the background."""
     refresher = Refresher(app[STORE], interval=app[CONFIG].refresh_interval)
     app[REFRESHER] = refresher
     counters = app[INGEST_COUNTERS]
+    sources = [scheduler.status for scheduler in app[SOURCES]]
     app[LIVE_METRICS] = LiveRenderer(
-        live_registry(lambda: refresher.status, lambda: counters),
-        version=lambda: (dataclasses.astuple(refresher.status), dataclasses.astuple(counters)),
+        live_registry(lambda: refresher.status, lambda: counters, lambda: sources),
+        version=lambda: (
+            dataclasses.astuple(refresher.status),
+            dataclasses.astuple(counters),
+            [dataclasses.astuple(status) for status in sources],
+        ),
     )
     await refresher.refresh()
     async with refresher.running():

@@ -112,6 +112,7 @@ async def put_user(request: web.Request) -> web.Response:
         "avatar_hash": record.avatar_hash,
         "roles": list(record.roles),
         "organizations": {org: list(roles) for org, roles in record.organizations.items()},
+        "status": record.status,
     }
     return web.json_response(body, status=201 if created else 200)
 

@@ -8,6 +8,7 @@ from exporter.config import Config
 from exporter.counters import IngestCounters
 from exporter.metrics_render import LiveRenderer
 from exporter.refresh import Refresher
+from exporter.sources import SyncScheduler
 from exporter.store import Store
 
 CONFIG = web.AppKey("config", Config)
@@ -15,3 +16,4 @@ STORE = web.AppKey("store", Store)
 INGEST_COUNTERS = web.AppKey("ingest_counters", IngestCounters)
 REFRESHER = web.AppKey("refresher", Refresher)
 LIVE_METRICS = web.AppKey("live_metrics", LiveRenderer)
+SOURCES = web.AppKey("sources", list[SyncScheduler])

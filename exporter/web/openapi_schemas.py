@@ -9,7 +9,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from exporter.events import MAX_EVENTS
-from exporter.model import EVENT_CATEGORIES, ORGANIZATION_ROLES, SERVICE_ROLE, SITE_ROLES
+from exporter.model import (
+    EVENT_CATEGORIES,
+    ORGANIZATION_ROLES,
+    SERVICE_ROLE,
+    SITE_ROLES,
+    USER_STATUSES,
+)
 from exporter.payloads import MAX_TEXT
 from exporter.web.errors import SECURITY_HEADERS
 
@@ -53,6 +59,7 @@ _TEXT: Final = {"type": "string", "maxLength": MAX_TEXT, "pattern": TEXT_PATTERN
 _COUNT: Final = {"type": "integer", "minimum": 0}
 _SITE_ROLES: Final = {"type": "array", "items": {"enum": sorted(SITE_ROLES)}}
 _ORGANIZATION_ROLES: Final = {"type": "array", "items": {"enum": sorted(ORGANIZATION_ROLES)}}
+_STATUS: Final = {"type": "string", "enum": list(USER_STATUSES)}
 _MEMBERSHIPS: Final = {
     "type": "object",
     "propertyNames": {"pattern": ID_PATTERN},
@@ -219,6 +226,11 @@ SCHEMAS: Final[Json] = {
                 **nullable(_MEMBERSHIPS),
                 "description": "Organization id -> roles; unknown ids become placeholders.",
             },
+            "status": {
+                "type": ["string", "null"],
+                "enum": [*USER_STATUSES, None],
+                "description": "active (the default) or suspended: a suspended user is no seat.",
+            },
         },
         required=("username",),
     ),
@@ -230,8 +242,9 @@ SCHEMAS: Final[Json] = {
             "avatar_hash": {"type": "string"},
             "roles": _SITE_ROLES,
             "organizations": _MEMBERSHIPS,
+            "status": _STATUS,
         },
-        required=("id", "username", "name", "avatar_hash", "roles", "organizations"),
+        required=("id", "username", "name", "avatar_hash", "roles", "organizations", "status"),
     ),
     "UserListing": json_object(
         {
@@ -241,6 +254,7 @@ SCHEMAS: Final[Json] = {
             "avatar_hash": {"type": "string"},
             "roles": _SITE_ROLES,
             "organizations": _MEMBERSHIPS,
+            "status": _STATUS,
             "last_activity_at": nullable({"type": "string", "pattern": UTC_SECOND_PATTERN}),
             "dormant": {"type": "boolean"},
             "placeholder": {"type": "boolean"},
@@ -252,6 +266,7 @@ SCHEMAS: Final[Json] = {
             "avatar_hash",
             "roles",
             "organizations",
+            "status",
             "last_activity_at",
             "dormant",
             "placeholder",

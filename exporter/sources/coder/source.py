@@ -1,0 +1,165 @@
+"""One sync pass over a Coder deployment's database (read-only), into the store.
+
+A pass checks the schema's shape, makes the directory follow Coder's, then reads each
+activity table from its position and stores the events through the same ingest as HTTP. The
+positions move only when every table was read and stored; a pass that fails anywhere leaves
+them, and the next pass reads the same rows again, which changes nothing already stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from exporter.config import Config
+from exporter.events import MAX_EVENTS, Event
+from exporter.model import Category
+from exporter.sources.base import PassSummary, Progress, SourceError
+from exporter.sources.coder.activity import (
+    AgentSessions,
+    AppSessions,
+    AuditLogins,
+    LoginKeys,
+    TableReader,
+    Window,
+)
+from exporter.sources.coder.directory import SOURCE, CoderDirectory, apply_directory, read_directory
+from exporter.sources.coder.shape import CoderShape, read_shape
+from exporter.store import Store, sources
+
+CONNECT_TIMEOUT_SECONDS = 10
+STATEMENT_TIMEOUT_MILLISECONDS = 15 * 60_000  # a first pass aggregates months of rows
+
+
+def create_coder_engine(url: str) -> AsyncEngine:
+    """An engine for Coder's database whose every transaction is read-only."""
+    return create_async_engine(
+        url,
+        pool_size=1,
+        max_overflow=1,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "application_name": "usage-metrics",
+            "options": "-c default_transaction_read_only=on "
+            f"-c statement_timeout={STATEMENT_TIMEOUT_MILLISECONDS} -c jit=off",
+        },
+    )
+
+
+class CoderSource:
+    """Reads a Coder deployment's activity and directory into ``store``."""
+
+    name = SOURCE
+
+    def __init__(self, store: Store, config: Config, *, engine: AsyncEngine | None = None) -> None:
+        if config.coder_database_url is None and engine is None:
+            raise ValueError("no Coder database URL configured")
+        self.store = store
+        self.config = config
+        self.engine = engine or create_coder_engine(str(config.coder_database_url))
+
+    async def close(self) -> None:
+        """Close the connections to Coder's database."""
+        await self.engine.dispose()
+
+    async def sync(self, progress: Progress) -> PassSummary:
+        """One pass; raises ``SourceError`` with one line when Coder's database fails it."""
+        async with self.store.read() as connection:
+            positions = await sources.read_positions(connection, SOURCE)
+        with _reading_coder():
+            async with self.engine.connect() as connection:
+                shape = await read_shape(connection)
+                coder = await read_directory(connection, shape)
+        progress.phase("directory", len(coder.users))
+        summary = PassSummary(first=not positions)
+        summary.directory_changes = await apply_directory(self.store, coder)
+        progress.advance(len(coder.users))
+        window = self._window(coder)
+        moved: dict[str, int] = {}
+        for reader in self._readers(window, positions, shape, coder):
+            summary.new_minutes += await self._read(reader, progress)
+            summary.rows[reader.table] = reader.rows
+            if reader.skipped:
+                summary.skipped[reader.table] = reader.skipped
+            moved.update(reader.positions)
+        async with self.store.write() as connection:
+            await sources.record_success(connection, SOURCE, moved, now=self.store.clock())
+        return summary
+
+    def _window(self, coder: CoderDirectory) -> Window:
+        limits = self.store.ingest_limits()
+        return Window(
+            now=limits.now,
+            horizon_minute=limits.horizon_minute,
+            lookback_seconds=self.config.coder_lookback,
+            default_organization=coder.default_organization or limits.default_organization,
+            system_users=coder.system_users,
+            ide_apps=list(self.config.coder_ide_apps),
+            desktop_ide=Category.parse(self.config.coder_desktop_ide, allow_any=False),
+        )
+
+    def _readers(
+        self,
+        window: Window,
+        positions: dict[str, int],
+        shape: CoderShape,
+        coder: CoderDirectory,
+    ) -> list[TableReader]:
+        logins = coder.login_organizations(window.default_organization)
+        return [
+            AppSessions(window, positions, shape),
+            AgentSessions(window, positions, shape),
+            LoginKeys(window, positions, shape).with_organizations(logins),
+            AuditLogins(window, positions, shape).with_organizations(logins),
+        ]
+
+    async def _read(self, reader: TableReader, progress: Progress) -> int:
+        """Read one table and store its events; the new active minutes."""
+        new_minutes = 0
+        pending: list[Event] = []
+        with _reading_coder():
+            async with self.engine.connect() as connection:
+                await _snapshot(connection)
+                progress.phase(reader.table, await reader.summarize(connection))
+                async with contextlib.aclosing(reader.events(connection)) as chunks:
+                    async for events, covered in chunks:
+                        pending += events
+                        if len(pending) >= MAX_EVENTS:
+                            new_minutes += await self._store(pending)
+                            pending = []
+                        progress.advance(covered)
+                await connection.rollback()
+        if pending:
+            new_minutes += await self._store(pending)
+        return new_minutes
+
+    async def _store(self, events: list[Event]) -> int:
+        """Store events through the ordinary ingest; the new active minutes."""
+        try:
+            return (await self.store.ingest(events)).new_minutes
+        except sa.exc.SQLAlchemyError as error:
+            raise SourceError(f"the activity store failed: {_first_line(error)}") from error
+
+
+async def _snapshot(connection: AsyncConnection) -> None:
+    """One snapshot for the table's summary and its rows (REPEATABLE READ, read-only)."""
+    await connection.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+
+
+@contextlib.contextmanager
+def _reading_coder() -> Iterator[None]:
+    """Turn a failure to read Coder's database into one line for the operator."""
+    try:
+        yield
+    except (sa.exc.SQLAlchemyError, OSError) as error:
+        raise SourceError(f"Coder's database cannot be read: {_first_line(error)}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    words = str(original).strip().splitlines()
+    return words[0] if words else type(original).__name__

@@ -1,0 +1,238 @@
+"""The Coder source when things go wrong: missing columns, grants, outages, two replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from exporter.sources import SourceError
+from exporter.store import Store
+from exporter.store.sources import read_pass, read_positions
+from tests.coder_support import coder_config, rules, scheduler, stored_minutes
+from tests.coderdb import coder_database, fill
+from tests.coderdb.generate import CoderData, generate
+from tests.coderdb.oracle import expected_minutes
+from tests.coderdb.schema import NEWEST, OLDER, Shape
+from tests.coderdb.timeline import connect
+from tests.helpers import T0, FakeClock
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture
+async def store(
+    database_url: str, coder: tuple[str, CoderData], clock: FakeClock
+) -> AsyncIterator[Store]:
+    """A migrated store configured for the fixture (the conftest's ``store`` has no source)."""
+    opened = Store.open(coder_config(database_url, coder[0]), clock=clock)
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+async def _state(store: Store) -> tuple[dict[str, int], bool | None]:
+    async with store.read() as connection:
+        record = await read_pass(connection, "coder")
+        return await read_positions(connection, "coder"), None if record is None else record.ok
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "ALTER TABLE workspace_app_stats DROP COLUMN session_ended_at",
+            "Coder's database has no column workspace_app_stats.session_ended_at: "
+            "this version of Coder's schema is not supported",
+        ),
+        (
+            "DROP TABLE audit_logs",
+            "Coder's database has no table audit_logs: this is not a Coder v2 database, "
+            "or the URL names another database or schema",
+        ),
+        (
+            "ALTER TABLE workspace_agent_stats DROP COLUMN session_counts",
+            "Coder's database has no column workspace_agent_stats.session_count_ssh "
+            "(nor session_counts): this version of Coder's schema is not supported",
+        ),
+    ],
+    ids=["column", "table", "session-counts"],
+)
+async def test_an_unknown_shape_fails_the_pass_in_one_line_and_moves_nothing(
+    store: Store, coder: tuple[str, CoderData], change: str, message: str
+) -> None:
+    """A missing table or column: one line naming it, usage_source_up 0, positions kept."""
+    url, _ = coder
+    sync = scheduler(store, store.config)
+    await sync.run_pass(wait=True)
+    before = await _state(store)
+    with connect(url) as connection:
+        connection.execute(change)  # type: ignore[arg-type]
+    with pytest.raises(SourceError) as failure:
+        await sync.run_pass(wait=True)
+    await sync.source.close()
+    assert str(failure.value) == message
+    assert (sync.status.up, sync.status.errors) == (False, 1)
+    positions, ok = await _state(store)
+    assert positions == before[0]
+    assert ok is False
+
+
+def _readme_grants(role: str, database: str) -> tuple[list[str], list[str]]:
+    """The README's grants for this role and database: (always, where the column exists)."""
+    section = README.read_text().split("## Connect to Coder", 1)[1]
+    block = re.search(r"```sql\n(.*?)```", section, re.DOTALL)
+    assert block is not None, "the README's Connect to Coder section has no sql block"
+    always: list[str] = []
+    optional: list[str] = []
+    target = always
+    for line in block.group(1).splitlines():
+        if line.startswith("-- Only some"):
+            target = optional
+        statement = line.split("--", 1)[0].strip()
+        if statement:
+            target.append(
+                statement.replace("usage_metrics", role).replace(
+                    "DATABASE coder", f'DATABASE "{database}"'
+                )
+            )
+    return always, optional
+
+
+@pytest.mark.parametrize("shape", [NEWEST, OLDER], ids=lambda shape: shape.name)
+async def test_the_documented_grants_are_enough_and_each_one_is_needed(
+    postgres_admin_url: str, database_url: str, clock: FakeClock, shape: Shape
+) -> None:
+    """A role with only the README's grants syncs; without one of them the pass names it."""
+    role = f"um_reader_{uuid.uuid4().hex[:8]}"
+    with coder_database(postgres_admin_url, shape) as url:
+        data = generate(shape, T0)
+        fill(url, data)
+        database = str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
+        always, optional = _readme_grants(role, database)
+        with connect(url) as connection:
+            for statement in always:
+                connection.execute(statement)  # type: ignore[arg-type]
+            for statement in optional:
+                # The README says: a statement naming a column this version lacks fails harmlessly.
+                with contextlib.suppress(psycopg.errors.UndefinedColumn):
+                    connection.execute(statement)  # type: ignore[arg-type]
+        reader_url = psycopg.conninfo.make_conninfo(url, user=role)
+        config = coder_config(database_url, reader_url)
+        store = Store.open(config, clock=clock)
+        try:
+            await store.migrate()
+            sync = scheduler(store, config)
+            await sync.run_pass(wait=True)
+            assert await stored_minutes(store) == expected_minutes(data, rules(config))
+            column = "session_counts" if shape.session_counts_json else "session_count_ssh"
+            with connect(url) as connection:
+                connection.execute(f"REVOKE SELECT ({column}) ON workspace_agent_stats FROM {role}")  # type: ignore[arg-type]
+            with pytest.raises(
+                SourceError, match=rf"the role may not read workspace_agent_stats\.{column}"
+            ):
+                await sync.run_pass(wait=True)
+            with connect(url) as connection:
+                connection.execute(f"SET ROLE {role}")  # type: ignore[arg-type]
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    connection.execute("SELECT hashed_secret FROM api_keys")  # never granted
+            await sync.source.close()
+        finally:
+            await store.close()
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]
+
+
+class _KillCoderOnce:
+    """Progress that cuts every connection to Coder's database when a table first moves."""
+
+    def __init__(self, admin_url: str, database: str) -> None:
+        self.admin_url = admin_url
+        self.database = database
+        self.table = ""
+        self.killed = False
+
+    def phase(self, name: str, total: int | None) -> None:
+        self.table = name
+
+    def advance(self, rows: int) -> None:
+        if self.table == "workspace_app_stats" and not self.killed:
+            self.killed = True
+            with psycopg.connect(self.admin_url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.database,),
+                )
+
+
+async def test_coder_going_away_mid_pass_loses_nothing(
+    store: Store, coder: tuple[str, CoderData], postgres_admin_url: str
+) -> None:
+    """Connections cut mid-pass fail it with one line; the next pass stores everything."""
+    url, data = coder
+    database = str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
+    sync = scheduler(store, store.config)
+    cut = _KillCoderOnce(postgres_admin_url, database)
+    with pytest.raises(
+        SourceError, match=r"^Coder's database cannot be read: (the connection is lost|.*terminat)"
+    ):
+        await sync.run_pass(wait=True, progress=cut)
+    assert cut.killed
+    assert await _state(store) == ({}, False)
+    assert await sync.run_pass(wait=True) is not None
+    await sync.source.close()
+    assert await stored_minutes(store) == expected_minutes(data, rules(store.config))
+    assert (sync.status.up, sync.status.errors) == (True, 1)
+
+
+async def test_two_replicas_never_run_passes_at_once(
+    database_url: str, coder: tuple[str, CoderData], clock: FakeClock
+) -> None:
+    """While one replica's pass runs, the other's tick skips and reports the shared state."""
+    url, _ = coder
+    config = coder_config(database_url, url)
+    first, second = Store.open(config, clock=clock), Store.open(config, clock=clock)
+    await first.migrate()
+    one, two = scheduler(first, config), scheduler(second, config)
+    try:
+        with connect(url) as blocker:
+            blocker.execute("BEGIN")
+            blocker.execute("LOCK TABLE workspace_app_stats IN ACCESS EXCLUSIVE MODE")
+            running = asyncio.create_task(one.run_pass(wait=False))
+            await _until(lambda: one.source.engine.pool.checkedout() > 0 and _blocked(url))
+            assert await two.run_pass(wait=False) is None  # skipped: the other one is syncing
+            assert not running.done()
+            blocker.execute("ROLLBACK")
+        assert await running is not None
+        assert await two.run_pass(wait=False) is not None  # free again
+        assert two.status.up
+    finally:
+        for sync in (one, two):
+            await sync.source.close()
+        await first.close()
+        await second.close()
+
+
+def _blocked(url: str) -> bool:
+    """Someone waits for a lock in Coder's database."""
+    with connect(url) as connection:
+        waiting = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(waiting and waiting[0])
+
+
+async def _until(condition: object) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while not condition():  # type: ignore[operator]
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
