@@ -14,7 +14,7 @@ from exporter.metrics import live_registry
 from exporter.metrics_render import LiveRenderer
 from exporter.refresh import Refresher
 from exporter.store import Clock, Store
-from exporter.web import directory, ingest, metrics, openapi, ops, report
+from exporter.web import directory, ingest, me, metrics, openapi, ops, report
 from exporter.web.bodies import MAX_BODY_BYTES
 from exporter.web.errors import error_middleware
 from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_METRICS, REFRESHER, STORE
@@ -36,6 +36,7 @@ def create_app(
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", metrics.get_metrics)
     app.router.add_post("/api/v1/activity", ingest.post_activity)
+    app.router.add_get("/api/v1/me", me.get_me)
     app.router.add_get("/api/v1/organizations", directory.get_organizations)
     app.router.add_put("/api/v1/organizations/{id}", directory.put_organization)
     app.router.add_delete("/api/v1/organizations/{id}", directory.delete_organization)

@@ -204,6 +204,15 @@ PATHS: Final[Json] = {
             },
         )
     },
+    "/api/v1/me": {
+        "get": _operation(
+            "me",
+            "The token's user, its site roles, and the organizations whose report it may read.",
+            "directory",
+            {200: _json("Any valid token may ask.", ref("Me"))},
+            (401, 503),
+        )
+    },
     "/api/v1/organizations": {
         "get": _operation(
             "listOrganizations",
