@@ -14,7 +14,7 @@ from exporter.metrics import live_registry
 from exporter.metrics_render import LiveRenderer
 from exporter.refresh import Refresher
 from exporter.store import Clock, Store
-from exporter.web import directory, ingest, me, metrics, openapi, ops, report
+from exporter.web import directory, ingest, me, metrics, openapi, ops, report, view
 from exporter.web.bodies import MAX_BODY_BYTES
 from exporter.web.errors import error_middleware
 from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_METRICS, REFRESHER, STORE
@@ -31,7 +31,7 @@ def create_app(
     app[INGEST_COUNTERS] = IngestCounters()
     app.cleanup_ctx.append(_store_context(config, clock, migrate=migrate))
     app.cleanup_ctx.append(_refresher_context)
-    app.router.add_get("/", ops.landing)
+    view.install(app)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", metrics.get_metrics)

@@ -9,9 +9,12 @@ from exporter.counters import IngestCounters
 from exporter.metrics_render import LiveRenderer
 from exporter.refresh import Refresher
 from exporter.store import Store
+from exporter.web.assets import Assets
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 INGEST_COUNTERS = web.AppKey("ingest_counters", IngestCounters)
 REFRESHER = web.AppKey("refresher", Refresher)
 LIVE_METRICS = web.AppKey("live_metrics", LiveRenderer)
+VIEW_ASSETS = web.AppKey("view_assets", Assets)
+VIEW_PAGE = web.AppKey("view_page", bytes)
