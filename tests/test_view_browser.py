@@ -427,3 +427,8 @@ def test_screenshots_at_1280_and_375_pixels(browser: Browser, service: Service) 
         assert path.read_bytes().startswith(b"\x89PNG")
         overflow = browser.run("return document.documentElement.scrollWidth")
         assert overflow <= width, f"the page is {overflow} px wide at {width} px"
+        table = browser.run(
+            "const region = document.querySelector('#users-table').parentElement;"
+            "return [region.scrollWidth, region.clientWidth]"
+        )
+        assert table[0] <= table[1], f"the users table scrolls sideways at {width} px: {table}"
