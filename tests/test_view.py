@@ -12,6 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from exporter.config import Config, normalize_database_url
+from exporter.web import create_app
 from exporter.web.assets import IMMUTABLE
 from exporter.web.errors import SECURITY_HEADERS
 from exporter.web.view import CONTENT_SECURITY_POLICY
@@ -19,6 +21,13 @@ from exporter.web.view import CONTENT_SECURITY_POLICY
 Client = TestClient[Any, Any]
 VIEW = resources.files("exporter.web") / "view"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, tmp_path: Path) -> Client:
+    """The real application over HTTP, on SQLite only: the view never touches the store."""
+    config = Config(database_url=normalize_database_url(f"sqlite:///{tmp_path / 'store.db'}"))
+    return await aiohttp_client(create_app(config))
 
 
 class _Page(HTMLParser):
