@@ -107,6 +107,18 @@ def _sign_in(browser: Browser, base: str, token: str) -> None:
     field.send_keys(token, Keys.ENTER)
 
 
+def _last_30_days(org: str = "") -> dict[str, str]:
+    """The page's default question: the last 30 local days, today included, by day."""
+    today = _today()
+    return _query(today - dt.timedelta(days=29), today, org=org)
+
+
+def _signed_in(browser: Browser, base: str, token: str, org: str = "") -> dict[str, Any]:
+    """Sign in with ``token`` and wait for the default report; what the page shows."""
+    _sign_in(browser, base, token)
+    return _ready(browser, _last_30_days(org))
+
+
 def _ready(browser: Browser, expected: dict[str, str]) -> dict[str, Any]:
     """Wait until the page shows the report for exactly ``expected``; what it shows."""
 
@@ -267,9 +279,7 @@ def test_the_token_stays_out_of_urls_cookies_and_other_origins(
 ) -> None:
     """Every request goes to the service; the token rides only in Session-Token headers."""
     token = service.tokens["admin"]
-    _sign_in(browser, service.base, token)
-    today = _today()
-    _ready(browser, _query(today - dt.timedelta(days=29), today))
+    _signed_in(browser, service.base, token)
     sent = [  # leave out what Chrome's own new-tab page loaded before the test navigated
         r for r in browser.requests() if not (r["document"] or "").startswith("chrome://")
     ]
@@ -290,9 +300,8 @@ def test_the_token_stays_out_of_urls_cookies_and_other_origins(
 
 def test_csv_download_holds_the_users_table(browser: Browser, service: Service) -> None:
     """Download CSV saves the table's users in its order, with minutes and the active time."""
-    _sign_in(browser, service.base, service.tokens["admin"])
+    page = _signed_in(browser, service.base, service.tokens["admin"])
     today = _today()
-    page = _ready(browser, _query(today - dt.timedelta(days=29), today))
     before = set(browser.downloads.iterdir())
     browser.driver.find_element(By.ID, "csv").click()
 
@@ -311,9 +320,7 @@ def test_csv_download_holds_the_users_table(browser: Browser, service: Service) 
 
 def test_forget_token_removes_it(browser: Browser, service: Service) -> None:
     """Forget token empties session storage and brings the token form back."""
-    _sign_in(browser, service.base, service.tokens["admin"])
-    today = _today()
-    _ready(browser, _query(today - dt.timedelta(days=29), today))
+    _signed_in(browser, service.base, service.tokens["admin"])
     browser.driver.find_element(By.ID, "forget").click()
     browser.wait(lambda d: d.find_element(By.ID, "token").is_displayed())
     assert browser.run("return sessionStorage.length") == 0
@@ -328,8 +335,7 @@ def test_an_organization_admin_sees_only_their_organization(
     """No "Any", only Berlin, and the report asked with org= Berlin equals the API's."""
     token = service.tokens["berlin"]
     _sign_in(browser, service.base, token)
-    today = _today()
-    expected = _query(today - dt.timedelta(days=29), today, org=BERLIN)
+    expected = _last_30_days(org=BERLIN)
     _check(browser, service, token, expected)
     assert _ready(browser, expected)["organizations"] == [[BERLIN, "Berlin Labs"]]
 
@@ -337,9 +343,7 @@ def test_an_organization_admin_sees_only_their_organization(
 def test_losing_the_role_shows_the_refusal(browser: Browser, service: Service) -> None:
     """An organization admin demoted while the page is open sees the 403 message on change."""
     token = service.tokens["demoted"]
-    _sign_in(browser, service.base, token)
-    today = _today()
-    _ready(browser, _query(today - dt.timedelta(days=29), today, org=BERLIN))
+    _signed_in(browser, service.base, token, org=BERLIN)
     service.put(
         "/api/v1/users/berlin-lead-2",
         service.tokens["admin"],
@@ -376,9 +380,7 @@ def test_a_token_that_reads_nothing_is_told_so(browser: Browser, service: Servic
 def test_an_unreachable_service_is_reported(browser: Browser, service: Service) -> None:
     """The service stops while the page is open: the next change says it cannot be reached."""
     with serve(service.database_url, "--log-level", "warning") as (base, process):
-        _sign_in(browser, base, service.tokens["admin"])
-        today = _today()
-        _ready(browser, _query(today - dt.timedelta(days=29), today))
+        _signed_in(browser, base, service.tokens["admin"])
         process.terminate()
         process.wait(timeout=30)
     Select(browser.driver.find_element(By.ID, "interval")).select_by_value("week")
@@ -396,9 +398,7 @@ def test_accessible_at_desktop_and_phone_widths(browser: Browser, service: Servi
     browser.driver.get(service.base + "/")
     browser.wait(lambda d: d.find_element(By.ID, "token").is_displayed())
     problems = _serious(browser.axe())
-    _sign_in(browser, service.base, service.tokens["admin"])
-    today = _today()
-    _ready(browser, _query(today - dt.timedelta(days=29), today))
+    _signed_in(browser, service.base, service.tokens["admin"])
     browser.run("document.querySelector('details').open = true")
     for width in (1280, 375):
         browser.set_width(width)
@@ -419,9 +419,7 @@ def _serious(violations: Any) -> list[str]:
 
 def test_screenshots_at_1280_and_375_pixels(browser: Browser, service: Service) -> None:
     """Full-page screenshots saved under test-artifacts/; at 375 px nothing scrolls sideways."""
-    _sign_in(browser, service.base, service.tokens["admin"])
-    today = _today()
-    _ready(browser, _query(today - dt.timedelta(days=29), today))
+    _signed_in(browser, service.base, service.tokens["admin"])
     for width in (1280, 375):
         path = browser.screenshot(f"metrics-view-{width}.png", width=width)
         assert path.read_bytes().startswith(b"\x89PNG")
