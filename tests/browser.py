@@ -49,8 +49,9 @@ class Browser:
     """One Chromium for a test module, and every network request it has sent so far."""
 
     def __init__(self, *, time_zone: str, downloads: Path) -> None:
-        chromium = require_tool("chromium", "chromium", variable=BROWSER_VARIABLE)
-        chromedriver = require_tool("chromedriver", "chromium-driver", variable=BROWSER_VARIABLE)
+        packages = "chromium chromium-driver"
+        chromium = require_tool("chromium", packages, variable=BROWSER_VARIABLE)
+        chromedriver = require_tool("chromedriver", packages, variable=BROWSER_VARIABLE)
         self.profile = tempfile.TemporaryDirectory(prefix="usage-metrics-chromium-")
         options = webdriver.ChromeOptions()
         options.binary_location = chromium
