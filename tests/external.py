@@ -1,4 +1,10 @@
-"""Finding the real Prometheus tools, or saying clearly why a test cannot run without them."""
+"""Finding the real external tools, or saying clearly why a test cannot run without them.
+
+A missing tool skips its tests with the install command, except where a run must not skip
+them: under CI (``CI=true``) or with the tool family's variable set to 1
+(``USAGE_METRICS_REQUIRE_PROMTOOL`` for the Prometheus tools, ``USAGE_METRICS_REQUIRE_BROWSER``
+for Chromium), where the skip becomes a failure.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,19 @@ import shutil
 import pytest
 
 REQUIRE_VARIABLE = "USAGE_METRICS_REQUIRE_PROMTOOL"
+BROWSER_VARIABLE = "USAGE_METRICS_REQUIRE_BROWSER"
 
 
-def require_tool(name: str, package: str = "prometheus") -> str:
-    """Path of ``name``; skip when missing, or fail when USAGE_METRICS_REQUIRE_PROMTOOL=1."""
+def require_tool(
+    name: str, package: str = "prometheus", *, variable: str = REQUIRE_VARIABLE
+) -> str:
+    """Path of ``name``; skip when missing, or fail under CI or when ``variable`` is 1."""
     found = shutil.which(name)
     if found is not None:
         return found
     reason = f"{name} not installed: apt-get install {package}"
-    if os.environ.get(REQUIRE_VARIABLE) == "1":
-        pytest.fail(f"{reason} ({REQUIRE_VARIABLE}=1 requires it)")
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{reason} ({variable}=1 requires it)")
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true requires it)")
     pytest.skip(reason)

@@ -106,7 +106,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_demo_command_end_to_end(tmp_path: Path) -> None:
-    """The demo serves non-zero MAU within seconds and a working token; Ctrl-C stops it."""
+    """The demo prints the view's URL and token first, serves MAU > 0; Ctrl-C stops it."""
     port = _free_port()
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     command = [sys.executable, "-m", "exporter", "demo", "--users", "30", "--days", "10"]
@@ -131,6 +131,9 @@ def _drive_demo(process: subprocess.Popen[str], port: int, tmp_path: Path) -> No
             banner += line
         token = re.search(r"export TOKEN=(\S+)", banner)
         assert token, banner + (process.stderr.read() if process.stderr else "")
+        first, second = [line.strip() for line in banner.splitlines() if line.strip()][:2]
+        assert first == f"Metrics view: http://127.0.0.1:{port}/"
+        assert second == f"paste this site-admin token into it: {token.group(1)}"
         metrics = ""
         while time.monotonic() < deadline:
             try:

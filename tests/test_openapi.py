@@ -73,7 +73,7 @@ def test_every_route_is_documented_and_every_operation_is_routed(tmp_path: Path)
     heads = {(method, path) for method, path in routed if method == "HEAD"}
     assert {("GET", path) for _, path in heads} <= routed  # aiohttp adds HEAD beside each GET
     assert routed - heads == _documented_operations()
-    assert len(routed - heads) == 13
+    assert len(routed - heads) == 15
 
 
 def test_document_is_valid_openapi_3_1() -> None:
@@ -89,7 +89,7 @@ def test_document_is_valid_openapi_3_1() -> None:
         for method, operation in item.items():
             if method in METHODS and operation["security"] == []:
                 public.add(path)
-    assert public == {"/", "/healthz", "/readyz", PATH}
+    assert public == {"/", "/static/{name}", "/healthz", "/readyz", PATH}
 
 
 def test_documented_errors_match_the_spec_statuses() -> None:
@@ -300,12 +300,12 @@ def test_schemathesis_finds_no_fault_in_the_live_service(served: ServedApp) -> N
     counts: Counter[str] = Counter()
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 13
+    assert len(operations) == 15
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             failures += _run_operation(operation, mode, headers, counts)
     assert failures == []
     positive = [label for label in counts if label.endswith("[positive]")]
-    assert len(positive) == 13
-    assert sum(counts.values()) >= 13 + 6 * SCHEMATHESIS_EXAMPLES
+    assert len(positive) == 15
+    assert sum(counts.values()) >= 15 + 6 * SCHEMATHESIS_EXAMPLES
     print(f"schemathesis: {sum(counts.values())} requests", dict(sorted(counts.items())))

@@ -43,8 +43,9 @@ def _service_commands(commands: argparse._SubParsersAction[Parser]) -> None:
         parents=[store, service],
         help="run the service on a throw-away store full of realistic synthetic activity",
         description="Seed a temporary SQLite store (or --database-url) with organizations, "
-        "users and 90 days of activity, print the URLs and an admin token, and serve while "
-        "live activity keeps arriving. Ctrl-C stops it and removes the temporary store.",
+        "users and 90 days of activity, print the Metrics view's URL with an admin token to "
+        "paste into it (and the other URLs), and serve while live activity keeps arriving. "
+        "Ctrl-C stops it and removes the temporary store.",
     )
     show.add_argument("--users", type=_positive, default=200, help="people (default 200)")
     show.add_argument("--days", type=_positive, default=90, help="days of history (default 90)")

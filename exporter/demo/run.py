@@ -180,13 +180,15 @@ def _print_banner(config: Config, token: str, scratch: Path | None) -> None:
     store = "a temporary SQLite file (deleted on exit)" if scratch else config.database_url
     print(
         f"""
+Metrics view: {base}/
+  paste this site-admin token into it: {token}
+
 usage-metrics demo is running on {store}.
 
-  Landing page  {base}/
-  Metrics       {base}/metrics
+  Prometheus    {base}/metrics
   Report        curl -H "Session-Token: $TOKEN" "{base}/api/private/metrics/activity?{query}"
 
-Admin token (site-admin):
+The same token for curl:
   export TOKEN={token}
 
 New activity arrives every {LIVE_FEED_SECONDS:g} s; gauges refresh every \

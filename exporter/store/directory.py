@@ -358,6 +358,16 @@ async def find_user_id(connection: AsyncConnection, id_or_username: str) -> str:
     raise NotFound(f"User {id_or_username[:64]!r} does not exist.")
 
 
+async def names_of(connection: AsyncConnection, user_id: str) -> tuple[str, str]:
+    """``(username, name)`` of a user, deleted or not."""
+    row = (
+        await connection.execute(
+            sa.select(users.c.username, users.c.name).where(users.c.id == user_id)
+        )
+    ).one()
+    return str(row.username), str(row.name)
+
+
 async def roles_of(
     connection: AsyncConnection, user_id: str
 ) -> tuple[frozenset[str], dict[str, frozenset[str]]]:

@@ -17,7 +17,7 @@ from exporter.refresh import Refresher
 from exporter.sources import SyncScheduler
 from exporter.sources.coder import CoderSource
 from exporter.store import Clock, Store
-from exporter.web import directory, ingest, metrics, openapi, ops, report
+from exporter.web import directory, ingest, me, metrics, openapi, ops, report, view
 from exporter.web.bodies import MAX_BODY_BYTES
 from exporter.web.errors import error_middleware
 from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_METRICS, REFRESHER, SOURCES, STORE
@@ -35,11 +35,12 @@ def create_app(
     app.cleanup_ctx.append(_store_context(config, clock, migrate=migrate))
     app.cleanup_ctx.append(_sources_context)
     app.cleanup_ctx.append(_refresher_context)
-    app.router.add_get("/", ops.landing)
+    view.install(app)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", metrics.get_metrics)
     app.router.add_post("/api/v1/activity", ingest.post_activity)
+    app.router.add_get("/api/v1/me", me.get_me)
     app.router.add_get("/api/v1/organizations", directory.get_organizations)
     app.router.add_put("/api/v1/organizations/{id}", directory.put_organization)
     app.router.add_delete("/api/v1/organizations/{id}", directory.delete_organization)

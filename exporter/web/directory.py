@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter import payloads
 from exporter.auth import Principal
@@ -67,11 +68,19 @@ async def delete_organization(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def readable_organizations(
+    connection: AsyncConnection, who: Principal
+) -> list[directory.Organization]:
+    """The live organizations whose report and directory this principal may read, by name."""
+    found = await directory.list_organizations(connection)
+    return [org for org in found if who.reads_organization(org.id)]
+
+
 async def get_organizations(request: web.Request) -> web.Response:
     """Organizations this reader may see."""
     who = await _reader(request)
     async with request.app[STORE].read() as connection:
-        found = await directory.list_organizations(connection)
+        found = await readable_organizations(connection, who)
     return web.json_response(
         {
             "organizations": [
@@ -82,7 +91,6 @@ async def get_organizations(request: web.Request) -> web.Response:
                     "placeholder": org.placeholder,
                 }
                 for org in found
-                if who.reads_organization(org.id)
             ]
         }
     )

@@ -10,6 +10,7 @@ from exporter.metrics_render import LiveRenderer
 from exporter.refresh import Refresher
 from exporter.sources import SyncScheduler
 from exporter.store import Store
+from exporter.web.assets import Assets
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
@@ -17,3 +18,5 @@ INGEST_COUNTERS = web.AppKey("ingest_counters", IngestCounters)
 REFRESHER = web.AppKey("refresher", Refresher)
 LIVE_METRICS = web.AppKey("live_metrics", LiveRenderer)
 SOURCES = web.AppKey("sources", list[SyncScheduler])
+VIEW_ASSETS = web.AppKey("view_assets", Assets)
+VIEW_PAGE = web.AppKey("view_page", bytes)

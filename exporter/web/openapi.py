@@ -13,6 +13,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.events import MAX_EVENTS
+from exporter.web.assets import CONTENT_TYPES, IMMUTABLE
 from exporter.web.bodies import MAX_BODY_BYTES, MAX_DIRECTORY_BODY_BYTES
 from exporter.web.openapi_schemas import (
     ERRORS,
@@ -29,6 +30,7 @@ from exporter.web.openapi_schemas import (
     json_object,
     ref,
 )
+from exporter.web.view import CONTENT_SECURITY_POLICY
 
 __all__ = ["DOCUMENT", "ID_PATTERN", "INTERVAL_PATTERN", "PATH", "SCHEMAS", "get_openapi"]
 
@@ -106,16 +108,53 @@ _STATUS_OK: Final = json_object({"status": {"const": "ok"}}, required=("status",
 _STATUS_READY: Final = json_object({"status": {"const": "ready"}}, required=("status",))
 _WRITEERRORS: Final = (400, 401, 403, 409, 413, 415, 503)
 _DELETEERRORS: Final = (400, 401, 403, 404, 503)
+_CSP_HEADER: Final = {"required": True, "schema": {"const": CONTENT_SECURITY_POLICY}}
+_ASSET_HEADERS: Final = {
+    **{name: header for name, header in HEADER_REFS.items() if name != "Cache-Control"},
+    "Cache-Control": {"required": True, "schema": {"const": IMMUTABLE}},
+    "ETag": {"required": True, "schema": {"type": "string", "pattern": '^"[0-9a-f]{16}"$'}},
+}
 
 PATHS: Final[Json] = {
     "/": {
         "get": _operation(
-            "landing",
-            "A landing page linking to /metrics and the documentation.",
-            "operations",
-            {200: _response("HTML.", {"text/html": {"schema": {"type": "string"}}})},
+            "metricsView",
+            "The Metrics view (SPEC 11): an HTML page whose script reads this API with the "
+            "reader's token, which it asks for; links to /metrics and the documentation.",
+            "view",
+            {
+                200: {
+                    "description": "HTML, with a Content-Security-Policy of this origin only.",
+                    "headers": {**HEADER_REFS, "Content-Security-Policy": _CSP_HEADER},
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                }
+            },
             (),
             security=[],
+        )
+    },
+    "/static/{name}": {
+        "get": _operation(
+            "viewFile",
+            "A file of the Metrics view, by the content-hashed name the page links to; "
+            "any other name is 404.",
+            "view",
+            {
+                200: {
+                    "description": "The file; its name changes with its content.",
+                    "headers": _ASSET_HEADERS,
+                    "content": {
+                        content_type.partition(";")[0]: {"schema": {"type": "string"}}
+                        for content_type in CONTENT_TYPES.values()
+                    },
+                },
+                304: {"description": "Not modified (If-None-Match).", "headers": _ASSET_HEADERS},
+            },
+            (404,),
+            security=[],
+            parameters=(
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+            ),
         )
     },
     "/healthz": {
@@ -202,6 +241,15 @@ PATHS: Final[Json] = {
                     },
                 },
             },
+        )
+    },
+    "/api/v1/me": {
+        "get": _operation(
+            "me",
+            "The token's user, its site roles, and the organizations whose report it may read.",
+            "directory",
+            {200: _json("Any valid token may ask.", ref("Me"))},
+            (401, 503),
         )
     },
     "/api/v1/organizations": {
@@ -324,6 +372,7 @@ DOCUMENT: Final[Json] = {
     },
     "tags": [
         {"name": "operations", "description": "Liveness, readiness, metrics, this document."},
+        {"name": "view", "description": "The Metrics view in the browser and its files."},
         {"name": "activity", "description": "Ingesting activity events."},
         {"name": "directory", "description": "Organizations and users."},
         {"name": "report", "description": "The activity report."},

@@ -216,6 +216,31 @@ SCHEMAS: Final[Json] = {
         {"organizations": {"type": "array", "items": ref("Organization")}},
         required=("organizations",),
     ),
+    "Me": json_object(
+        {
+            "id": ref("Id"),
+            "username": {"type": "string"},
+            "name": {"type": "string"},
+            "roles": {"type": "array", "items": {"enum": sorted(SITE_ROLES)}},
+            "reads_every_organization": {
+                "type": "boolean",
+                "description": "A site admin, manager or auditor: reads the report without org.",
+            },
+            "readable_organizations": {
+                "type": "array",
+                "items": ref("Id"),
+                "description": "Ids of the live organizations whose report it may read.",
+            },
+        },
+        required=(
+            "id",
+            "username",
+            "name",
+            "roles",
+            "reads_every_organization",
+            "readable_organizations",
+        ),
+    ),
     "UserPut": json_object(
         {
             "username": ref("Id"),
