@@ -57,8 +57,15 @@ async def stored_minutes(store: Store) -> set[Minute]:
     return minutes
 
 
-async def gauges_match(store: Store, minutes: set[Minute]) -> dict[str, Any]:
-    """Differences between the refresh's active-user gauges and the oracle's (empty: none)."""
+async def gauges_match(
+    store: Store, minutes: set[Minute], *, totals: bool = False
+) -> dict[str, Any]:
+    """Differences between the refresh's gauges and the oracle's (empty: none).
+
+    Active users per organization, category and window and the newest minute per organization
+    and category; with ``totals``, the time ever recorded too (only a store that never held
+    other minutes can match it).
+    """
     async with store.read() as connection:
         readings = await read_gauges(connection, now=store.clock(), dormancy=DORMANCY)
     expected = active_users(minutes, now=store.clock(), windows=WINDOWS)
@@ -71,6 +78,16 @@ async def gauges_match(store: Store, minutes: set[Minute]) -> dict[str, Any]:
                 want = expected.get((org, category, window), 0)
                 if got != want:
                     differences[f"{org}/{category}/{window}"] = (got, want)
+    newest: dict[tuple[str, int], int] = {}
+    recorded: dict[tuple[str, int], int] = {}
+    for _user, org, category, minute in minutes:
+        for key in ((org, category), (org, 0), ("*", category), ("*", 0)):
+            newest[key] = max(newest.get(key, 0), minute * 60)
+        recorded[(org, category)] = recorded.get((org, category), 0) + 1
+    if readings.last_activity != newest:
+        differences["last_activity"] = (readings.last_activity, newest)
+    if totals and readings.total_minutes != recorded:
+        differences["total_minutes"] = (readings.total_minutes, recorded)
     return differences
 
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 
 from exporter.errors import ApiError
 from exporter.sources.base import NoProgress, PassSummary, Progress, Source, SourceError
+from exporter.sources.progress import LogProgress
 from exporter.sources.status import SourceStatus
 from exporter.store import Store, locks, sources
 
@@ -82,10 +83,13 @@ class SyncScheduler:
         return summary
 
     async def run(self) -> None:
-        """A pass now and then every interval, until cancelled; failures wait for the next."""
+        """A pass now and then every interval, until cancelled; failures wait for the next.
+
+        A long pass (the first) logs its progress every ten seconds.
+        """
         while True:
             with contextlib.suppress(SourceError):  # logged and recorded by run_pass
-                await self.run_pass(wait=False)
+                await self.run_pass(wait=False, progress=LogProgress(log, self.source.name))
             await asyncio.sleep(self.interval)
 
     @contextlib.asynccontextmanager
