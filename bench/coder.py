@@ -140,7 +140,11 @@ def first_pass(store_url: str, coder_url: str) -> tuple[float, float, dict[str, 
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"sync coder --once failed: {stderr.strip()[-500:]}")
-    line = stderr.strip().splitlines()[-1]
+    # The summary line; progress bars may be drawn after it on the same stream.
+    line = next(
+        (line for line in reversed(stderr.splitlines()) if "rows read:" in line),
+        stderr.strip()[-500:],
+    )
     listed = re.search(r"rows read: ([^;]*);", line)
     rows = {
         table: int(count)

@@ -71,12 +71,14 @@ async def test_an_unknown_shape_fails_the_pass_in_one_line_and_moves_nothing(
     url, _ = coder
     sync = scheduler(store, store.config)
     await sync.run_pass(wait=True)
+    assert len(sync.source.stored) > 0  # the look-back's minutes, known to be stored
     before = await _state(store)
     with connect(url) as connection:
         connection.execute(change)  # type: ignore[arg-type]
     with pytest.raises(SourceError) as failure:
         await sync.run_pass(wait=True)
     await sync.source.close()
+    assert len(sync.source.stored) == 0  # after a failure the next pass sends all it reads
     assert str(failure.value) == message
     assert (sync.status.up, sync.status.errors) == (False, 1)
     positions, ok = await _state(store)

@@ -3,9 +3,8 @@
 Each table is read from its position minus the look-back, in one read-only REPEATABLE READ
 transaction: a summary query (rows, skipped rows, the new position) and the activity itself,
 streamed in chunks from a server-side cursor. Coder's database turns sessions and agent
-stats into minute masks per (user, organization, action, UTC hour), so that a first pass over
-months of history sends the service a few rows per user-hour rather than every row; the masks
-become events (one per run of minutes) for the store's ordinary ingest.
+stats into minute masks per (user, organization, action, UTC hour) ("cells"), so that a first
+pass over months of history sends the service a few rows per user-hour rather than every row.
 
 The minutes are those of the product's rules: an app session covers every minute that
 ``[session_started_at, session_ended_at)`` overlaps (the minute of its start when the two are
@@ -23,13 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from exporter.events import MAX_FUTURE_SECONDS, Event
-from exporter.model import Category, mask_runs
+from exporter.events import MAX_FUTURE_SECONDS
+from exporter.model import Category
+from exporter.sources.coder.cells import Cells
 from exporter.sources.coder.shape import CoderShape
 from exporter.store.driver import batches
 
@@ -109,27 +109,18 @@ class TableReader:
         """The category of each mask column of ``statement``."""
         raise NotImplementedError
 
-    async def events(
-        self, connection: AsyncConnection
-    ) -> AsyncGenerator[tuple[list[Event], int], None]:
-        """The events of the rows read, a chunk at a time, with the source rows they cover."""
+    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Cells, int], None]:
+        """The minute masks of the rows read, a chunk at a time, with the source rows they cover."""
         categories = self.categories()
         async for chunk in batches(connection, self.statement(), size=CHUNK_ROWS):
-            events: list[Event] = []
+            cells: Cells = []
             covered = 0
             for user_id, organization_id, hour, rows, *masks in chunk:
                 covered += int(rows)
                 for category, mask in zip(categories, masks, strict=True):
-                    events.extend(_mask_events(user_id, organization_id, category, hour, mask))
-            yield events, covered
-
-
-def _mask_events(
-    user_id: str, organization_id: str, category: Category, hour: int, mask: int | None
-) -> Iterator[Event]:
-    base = int(hour) * 60
-    for first, end in mask_runs(int(mask or 0)):
-        yield Event(user_id, organization_id, category, base + first, base + end)
+                    if mask:
+                        cells.append(((user_id, organization_id, category, int(hour)), int(mask)))
+            yield cells, covered
 
 
 _APP_SESSIONS = """
@@ -399,18 +390,16 @@ class Logins(TableReader):
         """Login only."""
         return (Category.LOGIN,)
 
-    async def events(
-        self, connection: AsyncConnection
-    ) -> AsyncGenerator[tuple[list[Event], int], None]:
-        """A login event per organization the user's logins count in."""
+    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Cells, int], None]:
+        """A login minute per organization the user's logins count in."""
         default = [self.window.default_organization]
         async for chunk in batches(connection, self.statement(), size=CHUNK_ROWS):
-            events = [
-                Event(user_id, organization_id, Category.LOGIN, minute, minute + 1)
-                for user_id, minute in chunk
-                for organization_id in self.organizations.get(user_id, default)
-            ]
-            yield events, len(chunk)
+            cells: Cells = []
+            for user_id, minute in chunk:
+                hour, bit = divmod(int(minute), 60)
+                for organization_id in self.organizations.get(user_id, default):
+                    cells.append(((user_id, organization_id, Category.LOGIN, hour), 1 << bit))
+            yield cells, len(chunk)
 
 
 class LoginKeys(Logins):

@@ -115,7 +115,7 @@ async def read_directory(connection: AsyncConnection, shape: CoderShape) -> Code
         for i, n, d, default, gone in await connection.execute(
             sa.text(
                 f"SELECT CAST(id AS text), name, display_name, is_default, {deleted} "
-                "FROM organizations"
+                "FROM organizations ORDER BY id"
             )
         )
     ]
@@ -125,7 +125,7 @@ async def read_directory(connection: AsyncConnection, shape: CoderShape) -> Code
         for i, u, n, s, d, r, sys_ in await connection.execute(
             sa.text(
                 "SELECT CAST(id AS text), username, name, CAST(status AS text), deleted, "
-                f"CAST(rbac_roles AS text[]), {system} FROM users"
+                f"CAST(rbac_roles AS text[]), {system} FROM users ORDER BY id"
             )
         )
     ]

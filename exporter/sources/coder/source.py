@@ -8,6 +8,7 @@ them, and the next pass reads the same rows again, which changes nothing already
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from exporter.config import Config
-from exporter.events import MAX_EVENTS, Event
+from exporter.events import Event
 from exporter.model import Category
 from exporter.sources.base import PassSummary, Progress, SourceError
 from exporter.sources.coder.activity import (
@@ -26,12 +27,19 @@ from exporter.sources.coder.activity import (
     TableReader,
     Window,
 )
+from exporter.sources.coder.cells import Cells, StoredCells, cell_events
 from exporter.sources.coder.directory import SOURCE, CoderDirectory, apply_directory, read_directory
 from exporter.sources.coder.shape import CoderShape, read_shape
 from exporter.store import Store, sources
 
 CONNECT_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MILLISECONDS = 15 * 60_000  # a first pass aggregates months of rows
+BATCH_CELLS = 10_000  # cells per store transaction (an event or more each)
+QUEUED_BATCHES = 2  # batches read ahead of the store
+DIRECTORY_RECHECK_SECONDS = 600  # how often an unchanged Coder directory is compared again
+
+
+_Batch = Cells | Exception | None  # cells to store, the end, or why reading failed
 
 
 def create_coder_engine(url: str) -> AsyncEngine:
@@ -61,6 +69,8 @@ class CoderSource:
         self.store = store
         self.config = config
         self.engine = engine or create_coder_engine(str(config.coder_database_url))
+        self.stored = StoredCells()
+        self._applied: tuple[CoderDirectory, float] | None = None  # and when
 
     async def close(self) -> None:
         """Close the connections to Coder's database."""
@@ -68,6 +78,14 @@ class CoderSource:
 
     async def sync(self, progress: Progress) -> PassSummary:
         """One pass; raises ``SourceError`` with one line when Coder's database fails it."""
+        try:
+            return await self._sync(progress)
+        except BaseException:
+            self.stored.forget()
+            self._applied = None
+            raise
+
+    async def _sync(self, progress: Progress) -> PassSummary:
         async with self.store.read() as connection:
             positions = await sources.read_positions(connection, SOURCE)
         with _reading_coder():
@@ -76,9 +94,10 @@ class CoderSource:
                 coder = await read_directory(connection, shape)
         progress.phase("directory", len(coder.users))
         summary = PassSummary(first=not positions)
-        summary.directory_changes = await apply_directory(self.store, coder)
+        summary.directory_changes = await self._apply(coder)
         progress.advance(len(coder.users))
         window = self._window(coder)
+        self.stored.keep_from(int(window.recent.timestamp()) // 3600 - 1)
         moved: dict[str, int] = {}
         for reader in self._readers(window, positions, shape, coder):
             summary.new_minutes += await self._read(reader, progress)
@@ -89,6 +108,24 @@ class CoderSource:
         async with self.store.write() as connection:
             await sources.record_success(connection, SOURCE, moved, now=self.store.clock())
         return summary
+
+    async def _apply(self, coder: CoderDirectory) -> int:
+        """Make the store's directory follow ``coder``; the records written.
+
+        A directory equal to the one this process applied less than ``DIRECTORY_RECHECK_SECONDS``
+        ago is not compared with the store again. When records change, the memory of stored
+        minutes is dropped.
+        """
+        now = self.store.clock()
+        if self._applied is not None:
+            applied, when = self._applied
+            if applied == coder and now - when < DIRECTORY_RECHECK_SECONDS:
+                return 0
+        changes = await apply_directory(self.store, coder)
+        self._applied = (coder, now)
+        if changes:
+            self.stored.forget()
+        return changes
 
     def _window(self, coder: CoderDirectory) -> Window:
         limits = self.store.ingest_limits()
@@ -118,24 +155,49 @@ class CoderSource:
         ]
 
     async def _read(self, reader: TableReader, progress: Progress) -> int:
-        """Read one table and store its events; the new active minutes."""
+        """Read one table and store the minutes not yet stored; the new active minutes.
+
+        Reading Coder and writing the store overlap: while one batch is stored the next is read,
+        and at most ``QUEUED_BATCHES`` wait in between, so memory stays bounded.
+        """
+        queue: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=QUEUED_BATCHES)
+        reading = asyncio.create_task(self._produce(reader, progress, queue))
         new_minutes = 0
-        pending: list[Event] = []
-        with _reading_coder():
-            async with self.engine.connect() as connection:
-                await _snapshot(connection)
-                progress.phase(reader.table, await reader.summarize(connection))
-                async with contextlib.aclosing(reader.events(connection)) as chunks:
-                    async for events, covered in chunks:
-                        pending += events
-                        if len(pending) >= MAX_EVENTS:
-                            new_minutes += await self._store(pending)
-                            pending = []
-                        progress.advance(covered)
-                await connection.rollback()
-        if pending:
-            new_minutes += await self._store(pending)
+        try:
+            while (batch := await queue.get()) is not None:
+                if isinstance(batch, Exception):
+                    raise batch
+                new_minutes += await self._store(cell_events(batch))
+                self.stored.remember(batch)
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
         return new_minutes
+
+    async def _produce(
+        self, reader: TableReader, progress: Progress, queue: asyncio.Queue[_Batch]
+    ) -> None:
+        """Put the table's unstored cells on ``queue`` in batches, then ``None``, or the error."""
+        pending: Cells = []
+        try:
+            with _reading_coder():
+                async with self.engine.connect() as connection:
+                    await _snapshot(connection)
+                    progress.phase(reader.table, await reader.summarize(connection))
+                    async with contextlib.aclosing(reader.cells(connection)) as chunks:
+                        async for cells, covered in chunks:
+                            pending += self.stored.unstored(cells)
+                            if len(pending) >= BATCH_CELLS:
+                                await queue.put(pending)
+                                pending = []
+                            progress.advance(covered)
+                    await connection.rollback()
+            if pending:
+                await queue.put(pending)
+            await queue.put(None)
+        except Exception as error:  # handed to the consumer, which raises it
+            await queue.put(error)
 
     async def _store(self, events: list[Event]) -> int:
         """Store events through the ordinary ingest; the new active minutes."""
