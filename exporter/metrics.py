@@ -1,29 +1,23 @@
-"""Prometheus metric families (SPEC 4), built fresh from data on every ``collect()``.
+"""The collectors behind /metrics, filling the families of ``exporter.metric_families``.
 
 ``SnapshotCollector`` turns one refresh's readings into the usage families; it does no I/O.
-``LiveCollector`` reports the process's own state (refresh status, ingest counters), which
-changes between refreshes. Neither ever carries a per-user label.
+``LiveCollector`` reports the process's own state (refresh status, ingest counters, sources),
+which changes between refreshes. Both describe themselves from the same family table.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
-from exporter.counters import IngestCounters
+from exporter import metric_families as f
 from exporter.model import ALL_ORGANIZATIONS_KEY, ANY, EVENT_CATEGORIES, Category
+from exporter.process_state import IngestCounters, RefreshStatus
 from exporter.sources.status import SourceStatus
 from exporter.store.gauges import WINDOWS, GaugeReadings
-
-if TYPE_CHECKING:
-    from exporter.refresh import RefreshStatus
-
-_NOT_SUMMABLE = " Distinct count: never sum() it across organization, category or window."
 
 
 class SnapshotCollector(Collector):
@@ -31,6 +25,10 @@ class SnapshotCollector(Collector):
 
     def __init__(self, readings: GaugeReadings | None) -> None:
         self.readings = readings
+
+    def describe(self) -> Iterator[Metric]:
+        """The families, without samples."""
+        return (family.new() for family in f.SNAPSHOT_FAMILIES)
 
     def collect(self) -> Iterator[Metric]:
         """Every organization x category x window, zeros included; ``any`` for the unions."""
@@ -41,12 +39,7 @@ class SnapshotCollector(Collector):
         gauge_orgs = [(ALL_ORGANIZATIONS_KEY, ANY), *labels.items()]
         categories = [Category.ANY, *EVENT_CATEGORIES]
 
-        active = GaugeMetricFamily(
-            "usage_active_users",
-            "Distinct users with at least one active minute in the rolling window ending at "
-            "the last refresh." + _NOT_SUMMABLE,
-            labels=["organization", "category", "window"],
-        )
+        active = f.ACTIVE_USERS.new()
         for org_id, org_name in gauge_orgs:
             for category in categories:
                 for window in WINDOWS:
@@ -54,47 +47,24 @@ class SnapshotCollector(Collector):
                     active.add_metric([org_name, category.token, window], value)
         yield active
 
-        seconds = CounterMetricFamily(
-            "usage_activity_seconds",
-            "Active time ever recorded, 60 s per active minute; summed over categories it is "
-            "time per action (a minute in two actions counts in both). Never decreases.",
-            labels=["organization", "category"],
-        )
+        seconds = f.ACTIVITY_SECONDS.new()
         for org_id, org_name in labels.items():
             for category in EVENT_CATEGORIES:
                 minutes = readings.total_minutes.get((org_id, category), 0)
                 seconds.add_metric([org_name, category.token], minutes * 60.0)
         yield seconds
 
-        for name, values, text in (
-            (
-                "usage_users",
-                readings.users,
-                "Users in the directory (members of the organization); deleted and suspended "
-                "users and service accounts excluded.",
-            ),
-            (
-                "usage_dormant_users",
-                readings.dormant_users,
-                "Of those, users with no activity within the dormancy period (counted from "
-                "their creation when never active).",
-            ),
-            (
-                "usage_suspended_users",
-                readings.suspended_users,
-                "Suspended members of the organization (not seats: not in usage_users).",
-            ),
+        for family, values in (
+            (f.USERS, readings.users),
+            (f.DORMANT_USERS, readings.dormant_users),
+            (f.SUSPENDED_USERS, readings.suspended_users),
         ):
-            family = GaugeMetricFamily(name, text + _NOT_SUMMABLE, labels=["organization"])
+            counts = family.new()
             for org_id, org_name in gauge_orgs:
-                family.add_metric([org_name], values.get(org_id, 0))
-            yield family
+                counts.add_metric([org_name], values.get(org_id, 0))
+            yield counts
 
-        last = GaugeMetricFamily(
-            "usage_last_activity_timestamp_seconds",
-            "Start of the newest active minute recorded (Unix time).",
-            labels=["organization", "category"],
-        )
+        last = f.LAST_ACTIVITY.new()
         for org_id, org_name in gauge_orgs:
             for category in categories:
                 minute = readings.last_activity.get((org_id, category))
@@ -102,11 +72,7 @@ class SnapshotCollector(Collector):
                     last.add_metric([org_name, category.token], minute)
         yield last
 
-        info = GaugeMetricFamily(
-            "usage_organization_info",
-            "Always 1: joins organization names to ids and display names.",
-            labels=["organization", "organization_id", "display_name"],
-        )
+        info = f.ORGANIZATION_INFO.new()
         for org in readings.organizations:
             info.add_metric([org.name, org.id, org.display_name], 1)
         yield info
@@ -125,65 +91,38 @@ class LiveCollector(Collector):
         self._counters = counters
         self._sources = sources
 
+    def describe(self) -> Iterator[Metric]:
+        """The families, without samples (the source ones only when a source is configured)."""
+        families = f.LIVE_FAMILIES if self._sources() else f.LIVE_FAMILIES[len(f.SOURCE_FAMILIES) :]
+        return (family.new() for family in families)
+
     def collect(self) -> Iterator[Metric]:
         """Refresh status, ingest counters and the configured sources' sync."""
         status = self._status()
         counters = self._counters()
         yield from _source_families(self._sources())
-        yield CounterMetricFamily(
-            "usage_ingest_events",
-            "Events accepted by this process.",
-            value=counters.events_accepted,
-        )
-        yield CounterMetricFamily(
-            "usage_ingest_rejected_batches",
-            "Batches this process refused for bad input.",
-            value=counters.batches_rejected,
-        )
-        yield GaugeMetricFamily(
-            "usage_up",
-            "1 when the last refresh from the store succeeded, else 0.",
-            value=int(status.up),
-        )
+        yield _one(f.INGEST_EVENTS, counters.events_accepted)
+        yield _one(f.INGEST_REJECTED, counters.batches_rejected)
+        yield _one(f.UP, int(status.up))
         if status.last_success is not None:
-            yield GaugeMetricFamily(
-                "usage_last_refresh_timestamp_seconds",
-                "When the last successful refresh finished (Unix time).",
-                value=status.last_success,
-            )
+            yield _one(f.LAST_REFRESH, status.last_success)
         if status.last_duration is not None:
-            yield GaugeMetricFamily(
-                "usage_refresh_duration_seconds",
-                "How long the last successful refresh took.",
-                value=status.last_duration,
-            )
-        yield CounterMetricFamily(
-            "usage_refresh_errors", "Refreshes that failed.", value=status.errors
-        )
+            yield _one(f.REFRESH_DURATION, status.last_duration)
+        yield _one(f.REFRESH_ERRORS, status.errors)
+
+
+def _one(family: f.Family, value: float) -> Metric:
+    """A family of one unlabelled sample."""
+    metric = family.new()
+    metric.add_metric([], value)
+    return metric
 
 
 def _source_families(statuses: Sequence[SourceStatus]) -> Iterator[Metric]:
     """``usage_source_*``: only for configured sources (none: no family at all)."""
     if not statuses:
         return
-    up = GaugeMetricFamily(
-        "usage_source_up",
-        "1 when the last sync pass of the source (by any replica) succeeded, else 0.",
-        labels=["source"],
-    )
-    success = GaugeMetricFamily(
-        "usage_source_last_success_timestamp_seconds",
-        "When the last successful sync pass of the source finished (Unix time).",
-        labels=["source"],
-    )
-    events = CounterMetricFamily(
-        "usage_source_events",
-        "Rows of each source table that this process turned into activity.",
-        labels=["source", "table"],
-    )
-    errors = CounterMetricFamily(
-        "usage_source_errors", "Sync passes of this process that failed.", labels=["source"]
-    )
+    up, success, events, errors = (family.new() for family in f.SOURCE_FAMILIES)
     for status in statuses:
         up.add_metric([status.source], int(status.up))
         if status.last_success is not None:
@@ -204,29 +143,3 @@ def live_registry(
     registry.register(LiveCollector(status, counters, sources))
     ProcessCollector(registry=registry)
     return registry
-
-
-def exported_metric_names() -> frozenset[str]:
-    """Names of every sample the service can export (counters with ``_total``)."""
-    from exporter.refresh import RefreshStatus  # noqa: PLC0415  (refresh imports this module)
-    from exporter.store.gauges import LiveOrganization  # noqa: PLC0415
-
-    readings = GaugeReadings(
-        organizations=[LiveOrganization("o", "o", "")],
-        active_users={},
-        last_activity={(ALL_ORGANIZATIONS_KEY, Category.ANY): 0},
-        total_minutes={},
-        users={},
-        dormant_users={},
-        suspended_users={},
-    )
-    status = RefreshStatus(up=True, last_success=0.0, last_duration=0.0)
-    source = SourceStatus("coder", up=True, last_success=0.0, events=Counter({"table": 1}))
-    registry = live_registry(lambda: status, IngestCounters, lambda: [source])
-    registry.register(SnapshotCollector(readings))
-    return frozenset(
-        sample.name
-        for family in registry.collect()
-        for sample in family.samples
-        if not sample.name.endswith("_created")
-    )

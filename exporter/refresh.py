@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 
 from exporter.metrics_render import Exposition, render_snapshot
 from exporter.model import DAY
+from exporter.process_state import RefreshStatus
 from exporter.store import Store
 from exporter.store.day_blocks import close_days
 from exporter.store.gauges import GaugeReadings, prune, read_gauges
@@ -34,16 +35,6 @@ class Snapshot:
     readings: GaugeReadings | None
     taken_at: float
     exposition: Exposition
-
-
-@dataclasses.dataclass(slots=True)
-class RefreshStatus:
-    """How refreshing goes: read by /metrics on every scrape."""
-
-    up: bool = False
-    last_success: float | None = None
-    last_duration: float | None = None
-    errors: int = 0
 
 
 class Refresher:

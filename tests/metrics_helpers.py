@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from prometheus_client import ProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.metric_families import FAMILIES
 from exporter.web.keys import REFRESHER
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -38,3 +40,13 @@ def active(samples: Samples, organization: str, category: str, window: str) -> f
     return value(
         samples, "usage_active_users", organization=organization, category=category, window=window
     )
+
+
+def exported_sample_names() -> frozenset[str]:
+    """Every sample name the service can export: its families and the client's process ones."""
+    process = {
+        sample.name
+        for family in ProcessCollector(registry=None).collect()
+        for sample in family.samples
+    }
+    return frozenset({family.sample_name for family in FAMILIES} | process)

@@ -15,6 +15,8 @@ import promql_parser
 import pytest
 import yaml
 
+from tests.metrics_helpers import exported_sample_names
+
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "grafana"
 DASHBOARD_DIR = GRAFANA / "dashboards"
@@ -359,9 +361,7 @@ def test_sql_organization_variable_yields_any_first(name: str) -> None:
 @pytest.mark.parametrize("name", PROMETHEUS_DASHBOARDS)
 def test_promql_parses_and_names_only_exported_metrics(name: str) -> None:
     """Every PromQL expression parses and selects only metrics the service exports (or up)."""
-    from exporter.metrics import exported_metric_names  # noqa: PLC0415 - only this test needs it
-
-    allowed = set(exported_metric_names()) | {"up"}
+    allowed = set(exported_sample_names()) | {"up"}
     exprs = promql_expressions(load(name))
     assert exprs
     for expr in exprs:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zlib
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -11,8 +13,10 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import Config
+from exporter.metric_families import FAMILIES, SOURCE_FAMILIES
 from exporter.model import EVENT_CATEGORIES
 from exporter.store.schema import activity
 from exporter.web import create_app
@@ -20,6 +24,8 @@ from exporter.web.keys import REFRESHER, STORE
 from tests.conftest import PostgresDatabases
 from tests.helpers import T0, FakeClock, iso, make_token
 from tests.metrics_helpers import active, refresh, scrape, value
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 CATEGORIES = ["any", *(c.token for c in EVENT_CATEGORIES)]
 WINDOWS = ["1h", "1d", "7d", "30d"]
@@ -406,3 +412,32 @@ async def test_ingest_counters_are_current_on_every_scrape(
     after = await scrape(client)
     assert value(after, "usage_ingest_events_total") == 2
     assert value(after, "usage_ingest_rejected_batches_total") == 1
+
+
+async def test_scrape_exports_exactly_the_family_table(client: TestClient[Any, Any]) -> None:
+    """/metrics carries the table's families with their types and help, nothing else of ours."""
+    await refresh(client)
+    response = await client.get("/metrics")
+    scraped = {
+        family.name: (family.type, family.documentation)
+        for family in text_string_to_metric_families(await response.text())
+        if not family.name.startswith("process_")
+    }
+    expected = {
+        family.name: (family.kind, family.help)
+        for family in FAMILIES
+        if family not in SOURCE_FAMILIES  # only with a configured source
+    }
+    assert scraped == expected
+
+
+def test_readme_metrics_table_is_the_family_table() -> None:
+    """Each row of the README's metrics table names a family with its type and labels."""
+    section = README.read_text(encoding="utf-8").split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| `usage_"):
+            labels = () if cells[2] == "—" else tuple(re.findall(r"`([^`]+)`", cells[2]))
+            rows[cells[0].strip("`")] = (cells[1], labels)
+    assert rows == {family.sample_name: (family.kind, family.labels) for family in FAMILIES}

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.external import require_tool
+from tests.metrics_helpers import exported_sample_names
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "prometheus"
@@ -366,11 +367,9 @@ def test_rules_never_sum_distinct_user_counts() -> None:
 
 def test_rules_select_only_metrics_the_service_exports() -> None:
     """Every metric the rules select is exported by the service (or is up or a recorded name)."""
-    from exporter.metrics import exported_metric_names  # noqa: PLC0415 - only this test needs it
-
     recorded = {rule["record"] for rule in recording_rules()}
     selected = set().union(*(selector_names(rule["expr"]) for rule in all_rules()))
     external = selected - recorded - {"up"}
     assert external
-    missing = external - set(exported_metric_names())
+    missing = external - set(exported_sample_names())
     assert not missing, f"rules select metrics the service does not export: {sorted(missing)}"

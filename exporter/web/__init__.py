@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from exporter.config import Config
-from exporter.counters import IngestCounters
 from exporter.metrics import live_registry
 from exporter.metrics_render import LiveRenderer
+from exporter.process_state import IngestCounters
 from exporter.refresh import Refresher
 from exporter.sources import SyncScheduler
 from exporter.sources.coder import CoderSource

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from exporter.config import Config
-from exporter.counters import IngestCounters
 from exporter.metrics_render import LiveRenderer
+from exporter.process_state import IngestCounters
 from exporter.refresh import Refresher
 from exporter.sources import SyncScheduler
 from exporter.store import Store
