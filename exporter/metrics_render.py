@@ -66,11 +66,6 @@ class Exposition:
         return head + finishing.compress(tail) + finishing.flush()
 
 
-def render_snapshot(readings: GaugeReadings | None) -> Exposition:
-    """One refresh's families, ready to render in either format."""
-    return Exposition(readings)
-
-
 def _openmetrics(registry: CollectorRegistry) -> bytes:
     rendered: bytes = generate_openmetrics(registry)  # type: ignore[no-untyped-call]
     return rendered

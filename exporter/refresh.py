@@ -1,8 +1,8 @@
 """The snapshot that /metrics serves, and the background task that refreshes it.
 
-A refresh reads the store (``exporter.store.gauges``), builds a new immutable ``Snapshot``
-and swaps it in with one assignment, so a scrape sees either the old or the new snapshot,
-never a half-done one. Refreshes never overlap (single flight). A failed refresh keeps the
+A refresh reads the store (``exporter.store.gauges``), builds a new immutable ``Exposition``
+and swaps it in with one assignment, so a scrape sees either the old or the new one, never a
+half-done one. Refreshes never overlap (single flight). A failed refresh keeps the
 previous snapshot and is only visible as ``usage_up 0`` and ``usage_refresh_errors_total``.
 Every so often the same task prunes rollup hours older than the retention, and once a UTC day
 has ended it closes it: writes its totals into the day blocks (``exporter.store.day_blocks``).
@@ -12,29 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
-from exporter.metrics_render import Exposition, render_snapshot
+from exporter.metrics_render import Exposition
 from exporter.model import DAY
 from exporter.process_state import RefreshStatus
 from exporter.store import Store
 from exporter.store.day_blocks import close_days
-from exporter.store.gauges import GaugeReadings, prune, read_gauges
+from exporter.store.gauges import prune, read_gauges
 
 log = logging.getLogger("exporter.refresh")
 PRUNE_EVERY_SECONDS = 600.0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Gauge values as of ``taken_at`` and their exposition, each format rendered once."""
-
-    readings: GaugeReadings | None
-    taken_at: float
-    exposition: Exposition
 
 
 class Refresher:
@@ -50,7 +40,7 @@ class Refresher:
         self.store = store
         self.interval = interval
         self.status = RefreshStatus()
-        self.snapshot = Snapshot(None, 0.0, render_snapshot(None))
+        self.exposition = Exposition(None)
         self._monotonic = monotonic
         self._lock = asyncio.Lock()
         self._last_prune: float | None = None
@@ -68,13 +58,13 @@ class Refresher:
                     readings = await read_gauges(
                         connection, now=now, dormancy=self.store.config.dormancy
                     )
-                snapshot = Snapshot(readings, now, render_snapshot(readings))
+                exposition = Exposition(readings)
             except Exception:
                 self.status.up = False
                 self.status.errors += 1
                 log.warning("refresh failed; serving the previous values", exc_info=True)
                 return False
-            self.snapshot = snapshot
+            self.exposition = exposition
             self.status.up = True
             self.status.last_success = self.store.clock()
             self.status.last_duration = self._monotonic() - started

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import yaml
 from exporter.config import Config, normalize_database_url
 from exporter.demo.run import Plan, seed_store
 from tests.external import require_tool
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
@@ -37,12 +37,6 @@ GRAFANA_VALUES = {
     "${datasource}": "",
     "$datasource": "",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _get_json(url: str) -> Any:
@@ -84,7 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("live")
     database_url = normalize_database_url(f"sqlite:///{workdir / 'store.db'}")
     asyncio.run(seed_store(Config(database_url=database_url), Plan(users=60, days=35, seed=9)))
-    service_port, prometheus_port = _free_port(), _free_port()
+    service_port, prometheus_port = free_port(), free_port()
     rule_files = []
     for path in RULE_FILES:  # evaluate every group each second, whatever its own interval
         rules = yaml.safe_load(path.read_text())

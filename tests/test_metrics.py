@@ -24,6 +24,7 @@ from exporter.web.keys import REFRESHER, STORE
 from tests.conftest import PostgresDatabases
 from tests.helpers import T0, FakeClock, iso, make_token
 from tests.metrics_helpers import active, refresh, scrape, value
+from tests.support import event
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -40,22 +41,20 @@ async def post(
     assert response.status == 200, await response.text()
 
 
-def event(
-    user: str, category: str, at: dt.datetime, org: str | None = None, **extra: Any
-) -> dict[str, Any]:
-    """An event dict for the API."""
-    body: dict[str, Any] = {"user_id": user, "category": category, "time": iso(at), **extra}
-    if org is not None:
-        body["organization_id"] = org
-    return body
-
-
 async def test_window_edges_are_exact_to_the_minute(
     client: TestClient[Any, Any], admin_headers: dict[str, str], clock: FakeClock
 ) -> None:
     """A 1 h window at 12:00:30 holds minutes 11:01..12:00: 11:01 counts, 11:00 does not."""
-    await post(client, admin_headers, event("edge-in", "ide", T0 - dt.timedelta(minutes=59)))
-    await post(client, admin_headers, event("edge-out", "app", T0 - dt.timedelta(minutes=60)))
+    await post(
+        client,
+        admin_headers,
+        event("edge-in", iso(T0 - dt.timedelta(minutes=59)), category="ide", organization_id=None),
+    )
+    await post(
+        client,
+        admin_headers,
+        event("edge-out", iso(T0 - dt.timedelta(minutes=60)), category="app", organization_id=None),
+    )
     clock.set(T0 + dt.timedelta(seconds=30))
     await refresh(client)
     samples = await scrape(client)
@@ -72,8 +71,14 @@ async def test_current_minute_counts_and_future_minutes_wait(
     client: TestClient[Any, Any], admin_headers: dict[str, str], clock: FakeClock
 ) -> None:
     """The minute holding now is in every window; a minute ahead of now counts once it arrives."""
-    await post(client, admin_headers, event("now", "tunnel", T0))
-    await post(client, admin_headers, event("ahead", "tunnel", T0 + dt.timedelta(minutes=3)))
+    await post(
+        client, admin_headers, event("now", iso(T0), category="tunnel", organization_id=None)
+    )
+    await post(
+        client,
+        admin_headers,
+        event("ahead", iso(T0 + dt.timedelta(minutes=3)), category="tunnel", organization_id=None),
+    )
     await refresh(client)
     assert active(await scrape(client), "any", "tunnel", "1h") == 1
     clock.advance(3 * 60)
@@ -88,8 +93,8 @@ async def test_future_minute_does_not_hide_earlier_activity(
     await post(
         client,
         admin_headers,
-        event("early", "ide", T0 - dt.timedelta(minutes=10)),
-        event("early", "ide", T0 + dt.timedelta(minutes=4)),
+        event("early", iso(T0 - dt.timedelta(minutes=10)), category="ide", organization_id=None),
+        event("early", iso(T0 + dt.timedelta(minutes=4)), category="ide", organization_id=None),
     )
     await refresh(client)
     samples = await scrape(client)
@@ -104,8 +109,8 @@ async def test_future_minute_over_older_activity(
     await post(
         client,
         admin_headers,
-        event("back", "ide", T0 - dt.timedelta(days=3)),
-        event("back", "ide", T0 + dt.timedelta(minutes=4)),
+        event("back", iso(T0 - dt.timedelta(days=3)), category="ide", organization_id=None),
+        event("back", iso(T0 + dt.timedelta(minutes=4)), category="ide", organization_id=None),
     )
     await refresh(client)
     samples = await scrape(client)
@@ -124,9 +129,9 @@ async def test_any_is_a_distinct_union(
     await post(
         client,
         admin_headers,
-        event("u1", "ide", T0, org="alpha"),
-        event("u1", "app", T0, org="beta"),
-        event("u2", "ide", T0 - dt.timedelta(days=2), org="alpha"),
+        event("u1", iso(T0), category="ide", organization_id="alpha"),
+        event("u1", iso(T0), category="app", organization_id="beta"),
+        event("u2", iso(T0 - dt.timedelta(days=2)), category="ide", organization_id="alpha"),
     )
     await refresh(client)
     samples = await scrape(client)
@@ -197,8 +202,8 @@ async def test_deleted_organization_disappears_and_renamed_one_moves(
     await post(
         client,
         admin_headers,
-        event("u1", "ide", T0, org="gone"),
-        event("u1", "ide", T0, org="moving"),
+        event("u1", iso(T0), category="ide", organization_id="gone"),
+        event("u1", iso(T0), category="ide", organization_id="moving"),
     )
     assert (await client.delete("/api/v1/organizations/gone", headers=admin_headers)).status == 204
     response = await client.put(
@@ -226,12 +231,19 @@ async def test_users_and_dormant_users(
         assert (
             await client.put(f"/api/v1/users/{user}", json=body, headers=admin_headers)
         ).status == 201
-    await post(client, admin_headers, event("idle", "login", T0, org="acme"))
+    await post(
+        client, admin_headers, event("idle", iso(T0), category="login", organization_id="acme")
+    )
     clock.advance(91 * 86400)
     await post(
         client,
         admin_headers,
-        event("active", "login", dt.datetime.fromtimestamp(clock.now, dt.UTC), org="acme"),
+        event(
+            "active",
+            iso(dt.datetime.fromtimestamp(clock.now, dt.UTC)),
+            category="login",
+            organization_id="acme",
+        ),
     )
     assert (await client.delete("/api/v1/users/deleted", headers=admin_headers)).status == 204
     await refresh(client)
@@ -253,7 +265,9 @@ async def test_suspended_users_are_no_seats(
         response = await client.put(f"/api/v1/users/{user}", json=body, headers=admin_headers)
         assert response.status == 201
         assert (await response.json())["status"] == status
-    await post(client, admin_headers, event("away", "ide", T0, org="acme"))
+    await post(
+        client, admin_headers, event("away", iso(T0), category="ide", organization_id="acme")
+    )
     clock.advance(91 * 86400)  # everyone dormant now
     await refresh(client)
     samples = await scrape(client)
@@ -281,7 +295,11 @@ async def test_replays_and_pruning_never_move_counters(
 ) -> None:
     """Replaying a batch leaves the counter; pruning old rollups leaves it too."""
     session = event(
-        "u1", "app", T0 - dt.timedelta(hours=2), end_time=iso(T0 - dt.timedelta(hours=1))
+        "u1",
+        iso(T0 - dt.timedelta(hours=2)),
+        category="app",
+        organization_id=None,
+        end_time=iso(T0 - dt.timedelta(hours=1)),
     )
     await post(client, admin_headers, session)
     await post(client, admin_headers, session)
@@ -310,7 +328,7 @@ async def test_openmetrics_and_gzip(
     client: TestClient[Any, Any], admin_headers: dict[str, str]
 ) -> None:
     """OpenMetrics parses with the official parser, each family once; gzip decodes to the same."""
-    await post(client, admin_headers, event("u1", "ide", T0))
+    await post(client, admin_headers, event("u1", iso(T0), category="ide", organization_id=None))
     await refresh(client)
     response = await client.get(
         "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
@@ -343,7 +361,11 @@ async def test_no_per_user_label(
     client: TestClient[Any, Any], admin_headers: dict[str, str]
 ) -> None:
     """No label value anywhere in /metrics is a user id or username."""
-    await post(client, admin_headers, event("someone-unique", "ide", T0))
+    await post(
+        client,
+        admin_headers,
+        event("someone-unique", iso(T0), category="ide", organization_id=None),
+    )
     await refresh(client)
     text = await (await client.get("/metrics")).text()
     assert "someone-unique" not in text
@@ -380,7 +402,7 @@ async def test_scrape_while_store_is_down_serves_previous_values(
     admin_headers = {
         "Session-Token": await make_token(client.app[STORE], "admin", roles=["site-admin"])
     }
-    await post(client, admin_headers, event("u1", "ide", T0))
+    await post(client, admin_headers, event("u1", iso(T0), category="ide", organization_id=None))
     await refresh(client)
     url = sa.make_url(database_url)
     admin = url.set(database="postgres", drivername="postgresql").render_as_string(
@@ -404,7 +426,12 @@ async def test_ingest_counters_are_current_on_every_scrape(
     """Accepted events and refused batches show at the next scrape, without a refresh."""
     before = await scrape(client)
     assert value(before, "usage_ingest_events_total") == 0
-    await post(client, admin_headers, event("u1", "ide", T0), event("u2", "app", T0))
+    await post(
+        client,
+        admin_headers,
+        event("u1", iso(T0), category="ide", organization_id=None),
+        event("u2", iso(T0), category="app", organization_id=None),
+    )
     refused = await client.post(
         "/api/v1/activity", json={"events": [{"user_id": "u1"}]}, headers=admin_headers
     )

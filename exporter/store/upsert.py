@@ -12,8 +12,3 @@ def insert(table: sa.Table, dialect_name: str) -> Any:
     """A dialect ``Insert`` that knows ``on_conflict_do_update`` / ``_nothing``."""
     module = postgresql if dialect_name == "postgresql" else sqlite
     return module.insert(table)
-
-
-def excluded(statement: Any) -> Any:
-    """The ``excluded`` pseudo-table of an upsert (the row that was refused)."""
-    return statement.excluded

@@ -24,7 +24,7 @@ async def get_metrics(request: web.Request) -> web.Response:
             )
     compress = "gzip" in request.headers.get("Accept-Encoding", "").lower()
     body, content_type = render_scrape(
-        request.app[REFRESHER].snapshot.exposition,
+        request.app[REFRESHER].exposition,
         request.app[LIVE_METRICS],
         openmetrics=wants_openmetrics(request.headers.get("Accept", "")),
         compress=compress,
