@@ -1,13 +1,12 @@
 """Fewer cyclic garbage collections while a large answer is built or a batch is stored.
 
-A 10,000-user report allocates some 150,000 tuples, lists and dicts, none of them in a
+A large report allocates hundreds of thousands of tuples, lists and dicts, none of them in a
 reference cycle. At Python's default threshold every 700 allocations set off a collection of
 the young objects, and every hundredth or so a full one that walks the whole heap, report
-included: together 50-100 ms of a 300 ms report, for nothing that reference counting does not
-free anyway. While a report is built the young threshold is raised a hundredfold, so there are
+included, for nothing that reference counting does not free anyway. While a report is built the young threshold is raised a hundredfold, so there are
 a few collections instead of hundreds. The collector never stops altogether, so reports that
 overlap back to back cannot keep it off for the rest of the process. Ingest requests do the
-same: a batch of 5,000 events makes some 100,000 short-lived tuples, none in a cycle either.
+same: a batch of events makes many short-lived tuples, none in a cycle either.
 """
 
 from __future__ import annotations

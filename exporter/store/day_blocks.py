@@ -53,8 +53,7 @@ def upsert_sql(
     in which Python sorts the hourly rows, and no locale to consult).
 
     When every row of ``source`` lies on days of one column (``only_column``, a day number
-    modulo 32; in practice one day), only that column is summed and written: the general
-    form sums and rewrites all 32, which took a heartbeat batch 60 % longer.
+    modulo 32; in practice one day), only that column is summed and written, not all 32.
     """
     block = f"{day} / {DAYS_PER_BLOCK}"
     if only_column is None:

@@ -4,8 +4,7 @@ A batch becomes rollup rows keyed (organization, hour, user) holding a minute ma
 category. The upsert ORs masks in; its ``added_*`` columns record how many bits each write set
 that were not set before, so the number of *new* minutes is exact even with concurrent
 writers, and the monotonic totals grow by exactly that. A write that sets no new bit leaves
-its row as it is (a replay rewrites no hourly row; on PostgreSQL that made a replayed
-heartbeat batch 30 % cheaper). Rows are written in key order, so concurrent batches lock in
+its row as it is (a replay rewrites no hourly row). Rows are written in key order, so concurrent batches lock in
 the same order and cannot deadlock. The day blocks of closed days grow by the same new bits,
 per (organization, category, UTC day, user), after all of a batch's hourly rows; open days
 (today) are left to the hourly rows until they close (``day_blocks``). Last come the newest
