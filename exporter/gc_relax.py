@@ -1,12 +1,13 @@
 """Fewer cyclic garbage collections while a large answer is built or a batch is stored.
 
 A large report allocates hundreds of thousands of tuples, lists and dicts, none of them in a
-reference cycle. At Python's default threshold every 700 allocations set off a collection of
-the young objects, and every hundredth or so a full one that walks the whole heap, report
-included, for nothing that reference counting does not free anyway. While a report is built the young threshold is raised a hundredfold, so there are
-a few collections instead of hundreds. The collector never stops altogether, so reports that
-overlap back to back cannot keep it off for the rest of the process. Ingest requests do the
-same: a batch of events makes many short-lived tuples, none in a cycle either.
+reference cycle. At Python's default threshold every 700 allocations set off a collection of the
+young objects, and every hundredth or so a full one that walks the whole heap, report included,
+for nothing that reference counting does not free anyway. While a report is built the young
+threshold is raised a hundredfold, so there are a few collections instead of hundreds. The
+collector never stops altogether, so reports that overlap back to back cannot keep it off for
+the rest of the process. Ingest requests do the same: a batch of events makes many short-lived
+tuples, none in a cycle either.
 """
 
 from __future__ import annotations

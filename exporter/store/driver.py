@@ -1,10 +1,11 @@
 """Large reads straight from psycopg, past SQLAlchemy's result layer.
 
-Turning every report row into a ``Row`` object and handing it across the async bridge is
-costly next to psycopg's own cursor, which returns plain tuples. The statement is still built and compiled by SQLAlchemy, and a driver error is raised
-again as the SQLAlchemy error it maps to, so callers and the 503 mapping see the same classes.
-(SQLAlchemy does not see the error itself: a connection that broke is discarded when the pool
-takes it back and its rollback fails, not at once.)
+Turning every report row into a ``Row`` object and handing it across the async bridge is costly
+next to psycopg's own cursor, which returns plain tuples. The statement is still built and
+compiled by SQLAlchemy, and a driver error is raised again as the SQLAlchemy error it maps to,
+so callers and the 503 mapping see the same classes. (SQLAlchemy does not see the error itself:
+a connection that broke is discarded when the pool takes it back and its rollback fails, not at
+once.)
 """
 
 from __future__ import annotations

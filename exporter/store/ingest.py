@@ -1,14 +1,14 @@
 """Storing accepted events as active minutes (SPEC 3.2), exactly once.
 
-A batch becomes rollup rows keyed (organization, hour, user) holding a minute mask per
-category. The upsert ORs masks in; its ``added_*`` columns record how many bits each write set
-that were not set before, so the number of *new* minutes is exact even with concurrent
-writers, and the monotonic totals grow by exactly that. A write that sets no new bit leaves
-its row as it is (a replay rewrites no hourly row). Rows are written in key order, so concurrent batches lock in
-the same order and cannot deadlock. The day blocks of closed days grow by the same new bits,
-per (organization, category, UTC day, user), after all of a batch's hourly rows; open days
-(today) are left to the hourly rows until they close (``day_blocks``). Last come the newest
-minutes of ``last_seen``, per (organization, user) and category, and the totals.
+A batch becomes rollup rows keyed (organization, hour, user) holding a minute mask per category.
+The upsert ORs masks in; its ``added_*`` columns record how many bits each write set that were
+not set before, so the number of *new* minutes is exact even with concurrent writers, and the
+monotonic totals grow by exactly that. A write that sets no new bit leaves its row as it is (a
+replay rewrites no hourly row). Rows are written in key order, so concurrent batches lock in the
+same order and cannot deadlock. The day blocks of closed days grow by the same new bits, per
+(organization, category, UTC day, user), after all of a batch's hourly rows; open days (today)
+are left to the hourly rows until they close (``day_blocks``). Last come the newest minutes of
+``last_seen``, per (organization, user) and category, and the totals.
 """
 
 from __future__ import annotations
