@@ -53,7 +53,7 @@ class Settings:
     drop_for: str = "30m"
 
     collapse_ratio: float = 0.2
-    collapse_min_users: int = 5
+    collapse_min_users: int = 10
     collapse_hold_ratio: float = 0.7
     collapse_for: str = "30m"
 
