@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bundle.recording import ACTIVE, ACTIVE_BASELINE, ALERT_WINDOW, HOLIDAY, SHARE, SHARE_BASELINE
 from bundle.rules import Alert, Group
-from bundle.settings import Settings, seconds
+from bundle.settings import Settings, seconds, spoken
 
 ANY_ORG = 'organization="any"'
 ONE_ORG = 'organization!="any"'
@@ -40,7 +40,7 @@ def dropped(settings: Settings, scope: str) -> Alert:
             "{{ $value | humanize }} users were active in the last hour in "
             f"{WHERE[scope]}, below {percent(settings.drop_ratio)} of the median of the same "
             f"time in the previous {weeks} weeks and at least {settings.drop_min_users} fewer, "
-            f"for {settings.drop_for}."
+            f"for {spoken(settings.drop_for)}."
         ),
         runbook_url=settings.runbook("UsageActiveUsersDropped"),
     )
@@ -102,9 +102,9 @@ def usage_group(settings: Settings) -> Group:
                 summary="No activity has been recorded in the whole deployment for over an hour.",
                 description=(
                     "Nobody has been active in the last hour, for "
-                    f"{settings.no_activity_for} more, although the same time in the previous "
-                    f"weeks had at least {settings.no_activity_min_users} active users: events "
-                    "are probably not reaching usage-metrics."
+                    f"{spoken(settings.no_activity_for)} more, although the same time in the "
+                    f"previous weeks had at least {settings.no_activity_min_users} active users: "
+                    "events are probably not reaching usage-metrics."
                 ),
                 runbook_url=settings.runbook("UsageNoActivity"),
             ),
@@ -128,8 +128,8 @@ def health_group(settings: Settings) -> Group:
                 summary="No usage-metrics target is up.",
                 description=(
                     f"No target matching {{{settings.job_selector}}} has been scraped "
-                    f"successfully for {settings.down_for}, or none exists: usage figures and "
-                    "every usage alert are blind."
+                    f"successfully for {spoken(settings.down_for)}, or none exists: usage "
+                    "figures and every usage alert are blind."
                 ),
                 runbook_url=settings.runbook("UsageMetricsDown"),
             ),
@@ -141,7 +141,7 @@ def health_group(settings: Settings) -> Group:
                 summary="usage-metrics target {{ $labels.instance }} is down.",
                 description=(
                     "Prometheus has failed to scrape {{ $labels.instance }} for "
-                    f"{settings.down_for}; other replicas still serve the figures."
+                    f"{spoken(settings.down_for)}; other replicas still serve the figures."
                 ),
                 runbook_url=settings.runbook("UsageMetricsDown"),
             ),
@@ -153,8 +153,8 @@ def health_group(settings: Settings) -> Group:
                 summary="usage-metrics on {{ $labels.instance }} cannot read its store.",
                 description=(
                     "The refresh from the database fails on {{ $labels.instance }} for "
-                    f"{settings.store_for}: ingest and reports answer 503 and its figures are "
-                    "frozen at their last good values."
+                    f"{spoken(settings.store_for)}: ingest and reports answer 503 and its "
+                    "figures are frozen at their last good values."
                 ),
                 runbook_url=settings.runbook("UsageStoreUnreachable"),
             ),
@@ -170,8 +170,8 @@ def health_group(settings: Settings) -> Group:
                 description=(
                     "The last successful refresh on {{ $labels.instance }} finished "
                     "{{ $value | humanizeDuration }} ago (threshold "
-                    f"{settings.data_stale_after}): its gauges no longer move and the rules "
-                    "leave it out."
+                    f"{spoken(settings.data_stale_after)}): its gauges no longer move and the "
+                    "rules leave it out."
                 ),
                 runbook_url=settings.runbook("UsageDataStale"),
             ),
@@ -202,13 +202,13 @@ def source_group(settings: Settings) -> Group:
                 severity="warning",
                 summary=(
                     "usage-metrics has not synced source {{ $labels.source }} for over "
-                    f"{warning_after}."
+                    f"{spoken(warning_after)}."
                 ),
                 description=(
                     "No sync pass of source {{ $labels.source }} has succeeded for more than "
-                    f"{warning_after} (or none ever has while passes keep failing): its activity "
-                    "and directory in usage-metrics are getting old. The replicas' log line "
-                    '"coder sync pass failed" names the cause.'
+                    f"{spoken(warning_after)} (or none ever has while passes keep failing): its "
+                    "activity and directory in usage-metrics are getting old. The replicas' log "
+                    'line "coder sync pass failed" names the cause.'
                 ),
                 runbook_url=settings.runbook("UsageSourceStale"),
             ),
@@ -219,7 +219,7 @@ def source_group(settings: Settings) -> Group:
                 severity="critical",
                 summary=(
                     "usage-metrics has not synced source {{ $labels.source }} for over "
-                    f"{critical_after}."
+                    f"{spoken(critical_after)}."
                 ),
                 description=(
                     "The last successful sync pass of source {{ $labels.source }} finished "

@@ -28,6 +28,18 @@ def seconds(duration: str) -> int:
     return int(sum(int(number) * _UNIT_SECONDS[unit] for number, unit in parts))
 
 
+_UNIT_WORDS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+
+
+def spoken(duration: str) -> str:
+    """``15m`` as ``15 minutes``, ``1h`` as ``1 hour``; compound durations stay as they are."""
+    match = re.fullmatch(r"(\d+)([smhdw])", duration)
+    if match is None:
+        return duration
+    number, unit = match.groups()
+    return f"{number} {_UNIT_WORDS[unit]}{'' if number == '1' else 's'}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Selectors, links, thresholds and ``for:`` durations of every rule, alert and dashboard."""
