@@ -486,7 +486,7 @@ def test_cluster_label_reaches_rules_and_dashboards() -> None:
 
 
 def test_every_recording_rule_is_read_by_an_alert_or_a_dashboard() -> None:
-    """Each recorded name is selected by an alert, another recording rule's alert chain or a panel."""
+    """Each recorded name is read by an alert, by a rule an alert reads, or by a panel."""
     panels = "".join(dashboards(Settings()).values())
     alert_names = set().union(*(selector_names(rule["expr"]) for rule in alert_rules()))
     used = set(alert_names)
