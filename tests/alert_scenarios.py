@@ -513,6 +513,18 @@ def scenarios() -> list[Scenario]:
             ),
         ),
         Scenario(
+            "A frozen replica, were stale replicas not left out",
+            ten,
+            day_at(WED, 13),
+            EXPECTED["A frozen replica, were stale replicas not left out"],
+            fault=_lost_from(ten),
+            replicas=(
+                Replica("usage-metrics-0:9717"),
+                Replica("usage-metrics-1:9717", frozen_at=ten),
+            ),
+            settings=Settings(replica_stale_after="1w"),
+        ),
+        Scenario(
             "One replica cannot reach the store",
             ten,
             day_at(WED, 11),
@@ -577,6 +589,10 @@ EXPECTED: dict[str, tuple[Fired, ...]] = {
     "All replicas down": (Fired("UsageMetricsDown", "critical", 5),),
     "A frozen replica with higher old values during an outage": (
         *_OUTAGE,
+        Fired("UsageDataStale", "warning", 20, instance=_SECOND),
+    ),
+    # The control: the frozen replica's morning values hide the outage from the usage alerts.
+    "A frozen replica, were stale replicas not left out": (
         Fired("UsageDataStale", "warning", 20, instance=_SECOND),
     ),
     "One replica cannot reach the store": (
