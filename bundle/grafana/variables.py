@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from bundle.grafana.blocks import Grid, Json
@@ -115,13 +116,17 @@ def job_variable(settings: Settings) -> Json:
     """The scrape job of usage-metrics (under the Prometheus Operator: the Service's name)."""
     cluster = [f'{label}="$cluster"' for label in settings.cluster]
     matchers = ", ".join([settings.job_selector, *cluster])
-    return _label_variable(
+    variable = _label_variable(
         "job",
         "Job",
         f"query_result(max by (job) (usage_up{{{matchers}}}))",
         "The Prometheus job that scrapes usage-metrics.",
         key="job",
     )
+    default = re.search(r'\bjob="([^"]*)"', settings.job_selector)
+    if default:
+        variable["current"] = {"selected": False, "text": default[1], "value": default[1]}
+    return variable
 
 
 def cluster_variable(settings: Settings) -> list[Json]:
