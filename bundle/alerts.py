@@ -116,6 +116,13 @@ def health_group(settings: Settings) -> Group:
     """Alerts on the service itself."""
     up = settings.selector("up")
     every_down = f"absent({up} == 1)"
+    per_cluster = ", ".join(settings.cluster)
+    if settings.cluster:
+        # With several clusters, also every target of one cluster down.
+        every_down += (
+            f"\nor\n(\n  count by ({per_cluster}) ({up})\n"
+            f"  unless on ({per_cluster})\n  count by ({per_cluster}) ({up} == 1)\n)"
+        )
     stale = seconds(settings.data_stale_after)
     return Group(
         name="usage-metrics.alerts.health",
@@ -125,7 +132,12 @@ def health_group(settings: Settings) -> Group:
                 expr=every_down,
                 for_=settings.down_for,
                 severity="critical",
-                summary="No usage-metrics target is up.",
+                summary="No usage-metrics target is up"
+                + "".join(
+                    f"{{{{ with $labels.{label} }}}} in {label} {{{{ . }}}}{{{{ end }}}}"
+                    for label in settings.cluster
+                )
+                + ".",
                 description=(
                     f"No target matching {{{settings.job_selector}}} has been scraped "
                     f"successfully for {spoken(settings.down_for)}, or none exists: usage "
@@ -135,7 +147,7 @@ def health_group(settings: Settings) -> Group:
             ),
             Alert(
                 alert="UsageMetricsDown",
-                expr=f"{up} == 0\nunless on ()\n{every_down}",
+                expr=f"{up} == 0\nand on ({per_cluster})\ncount by ({per_cluster}) ({up} == 1)",
                 for_=settings.down_for,
                 severity="warning",
                 summary="usage-metrics target {{ $labels.instance }} is down.",

@@ -68,8 +68,8 @@ def _comment(text: str, indent: str) -> list[str]:
 def _literal(key: str, text: str, indent: str) -> list[str]:
     """``key: |`` and the text's lines (PromQL keeps its line breaks)."""
     body = text.strip("\n").split("\n")
-    if len(body) == 1:
-        return [f"{indent}{key}: {_scalar(body[0])}"]
+    if len(body) == 1 and _PLAIN.match(body[0]):
+        return [f"{indent}{key}: {body[0]}"]
     return [f"{indent}{key}: |", *(f"{indent}  {line}".rstrip() for line in body)]
 
 

@@ -476,10 +476,15 @@ def test_settings_reject_what_would_generate_broken_rules(overrides: dict[str, A
         Settings.from_mapping(overrides)
 
 
-def test_cluster_label_reaches_rules_and_dashboards() -> None:
-    """A configured cluster label joins the replica matching and the dashboards' variables."""
+def test_cluster_label_reaches_rules_and_dashboards(tmp_path: Path) -> None:
+    """A configured cluster label joins replica matching, target-down alerts and dashboards."""
     files = render_all(Settings(cluster_label="cluster"), ROOT)
     assert "and on (cluster, job, instance)" in files["prometheus/rules/usage-metrics.rules.yml"]
+    assert "count by (cluster) (up{" in files["prometheus/rules/usage-metrics.alerts.yml"]
+    for name in ("usage-metrics.rules.yml", "usage-metrics.alerts.yml"):
+        path = tmp_path / name
+        path.write_text(files[f"prometheus/rules/{name}"], encoding="utf-8")
+        run_tool(promtool(), "check", "rules", str(path))
     main = dashboards(Settings(cluster_label="cluster"))["usage-metrics.json"]
     assert '"name": "cluster"' in main
     assert 'cluster=\\"$cluster\\"' in main
