@@ -1,20 +1,22 @@
-"""Static checks of the Grafana bundle: grafana/generate.py, its dashboards and provisioning."""
+"""Static checks of the Grafana bundle: the generated dashboards and the provisioning."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import promql_parser
 import pytest
 import yaml
 
+from bundle import Settings, recording
+from bundle.grafana import dashboards
+from bundle.grafana.constants import ACTIONS as GENERATOR_ACTIONS
+from exporter.model import Category
 from tests.metrics_helpers import exported_sample_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +62,8 @@ PROMQL_VALUES = {
     "__interval": "30s",
     "organization": "any",
     "action": "any",
+    "job": "usage-metrics",
+    "cluster": "eu-1",
     "datasource": "usage-metrics-prometheus",
 }
 RATE_FUNCTIONS = {"rate", "increase", "irate"}
@@ -67,16 +71,6 @@ RATE_INTERVAL = promql_parser.parse_duration(PROMQL_VALUES["__rate_interval"])
 VARIABLE_REFERENCE = re.compile(
     r"\$\{(?P<braced>\w+)(?::[^}]*)?\}|\[\[(?P<bracketed>\w+)(?::[^\]]*)?\]\]|\$(?P<plain>\w+)"
 )
-
-
-def load_generator() -> ModuleType:
-    """Import grafana/generate.py (a script, not part of the package) as a module."""
-    spec = importlib.util.spec_from_file_location("grafana_generate", GRAFANA / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def load(name: str) -> dict[str, Any]:
@@ -148,17 +142,18 @@ all_dashboards = pytest.mark.parametrize("name", sorted(EXPECTED_UIDS))
 
 
 def test_generator_output_matches_committed_dashboards() -> None:
-    """Re-running grafana/generate.py changes no file and leaves no stale dashboard behind."""
-    generated = load_generator().rendered()
+    """The default settings' dashboards are the committed ones; no stale dashboard is left."""
+    generated = dashboards(Settings())
     on_disk = {p.name: p.read_text(encoding="utf-8") for p in DASHBOARD_DIR.glob("*.json")}
     assert sorted(generated) == sorted(on_disk)
     for name, content in generated.items():
-        assert content == on_disk[name], f"{name} is stale: run python grafana/generate.py"
+        assert content == on_disk[name], f"{name} is stale: run python -m bundle"
 
 
-def test_generator_check_mode_reports_up_to_date() -> None:
-    """``generate.py --check`` exits 0 on the committed files."""
-    assert load_generator().main(["--check"]) == 0
+def test_action_filter_lists_every_exporter_category_in_order() -> None:
+    """The generator's actions are exactly exporter.model.Category, in its order, any first."""
+    assert [token for _name, token, _colour in GENERATOR_ACTIONS] == [c.token for c in Category]
+    assert [(name, token) for name, token, _colour in GENERATOR_ACTIONS] == ACTIONS
 
 
 @all_dashboards
@@ -361,7 +356,8 @@ def test_sql_organization_variable_yields_any_first(name: str) -> None:
 @pytest.mark.parametrize("name", PROMETHEUS_DASHBOARDS)
 def test_promql_parses_and_names_only_exported_metrics(name: str) -> None:
     """Every PromQL expression parses and selects only metrics the service exports (or up)."""
-    allowed = set(exported_sample_names()) | {"up"}
+    recorded = {rule.record for group in recording.groups(Settings()) for rule in group.rules}
+    allowed = set(exported_sample_names()) | {"up"} | recorded
     exprs = promql_expressions(load(name))
     assert exprs
     for expr in exprs:
@@ -405,7 +401,7 @@ def summed_active_users(expr: str) -> bool:
         is_sum = (isinstance(node, promql_parser.AggregateExpr) and str(node.op) == "sum") or (
             isinstance(node, promql_parser.Call) and node.func.name == "sum_over_time"
         )
-        if is_sum and "usage_active_users" in selector_names(node):
+        if is_sum and any("usage_active_users" in n for n in selector_names(node)):
             found = True
 
     promql_parser.walk(promql_parser.parse(substitute(expr)), visit)
@@ -446,12 +442,12 @@ def test_main_dashboard_shows_the_metrics_view(name: str) -> None:
     assert "00:00 UTC" in panels["Daily active users over time"]["description"]
     assert panels["Time spent by action (hours per day)"]["fieldConfig"]["defaults"]["unit"] == "h"
     time_spent = exprs["Time spent by action (hours per day)"][0]
-    assert "* 86400 / 3600" in time_spent
+    assert recording.HOURS_PER_DAY in time_spent
     assert "sum by (category)" in time_spent
     assert "usage_users" in exprs["Users"][0]
     assert "usage_dormant_users" in exprs["Dormant users"][0]
     health = [e for title in ("Replicas up", "Store refresh", "Data age") for e in exprs[title]]
-    assert 'up{job="usage-metrics"}' in health[0]
+    assert 'up{job="$job"}' in health[0]
     assert "usage_up" in health[1]
     assert "time() - " in health[2]
 
@@ -488,15 +484,60 @@ def provisioned_datasources() -> dict[str, dict[str, Any]]:
     return {ds["uid"]: ds for ds in document["datasources"]}
 
 
-@all_dashboards
-def test_datasource_variable_defaults_to_a_provisioned_uid(name: str) -> None:
-    """Each dashboard's datasource variable defaults to the uid of a provisioned data source."""
+@pytest.mark.parametrize("name", PROMETHEUS_DASHBOARDS)
+def test_prometheus_datasource_defaults_to_the_default_data_source(name: str) -> None:
+    """The Prometheus dashboard starts on Grafana's default Prometheus, whatever its uid."""
+    current = variables(load(name))["datasource"]["current"]
+    assert current["value"] == "default"
+    assert current["text"] == "default"
+
+
+@pytest.mark.parametrize("name", SQL_DASHBOARDS)
+def test_sql_datasource_variable_defaults_to_a_provisioned_uid(name: str) -> None:
+    """The people dashboard's datasource variable defaults to the provisioned PostgreSQL."""
     variable, plugin = DATASOURCE_VARIABLE[name]
     current = variables(load(name))[variable]["current"]
     datasources = provisioned_datasources()
     assert current["value"] in datasources
     assert datasources[current["value"]]["type"] == plugin
     assert datasources[current["value"]]["name"] == current["text"]
+
+
+@pytest.mark.parametrize("name", PROMETHEUS_DASHBOARDS)
+def test_every_query_selects_the_job_variable(name: str) -> None:
+    """Every Prometheus query is limited to the dashboard's job; the job variable lists the jobs."""
+    job = variables(load(name))["job"]
+    assert job["type"] == "query"
+    assert "usage_up{" in job["query"]
+    assert 'job="usage-metrics"' in job["query"]
+    for expr in promql_expressions(load(name)):
+        if "vector(1)" in expr and "usage_organization_info" not in expr:
+            continue
+        if expr.startswith("max by (job)"):
+            continue
+        assert 'job="$job"' in expr, expr
+
+
+def test_cluster_variable_only_when_configured() -> None:
+    """A cluster variable exists only with a cluster label, and then every query selects it."""
+    plain = json.loads(dashboards(Settings())["usage-metrics.json"])
+    assert "cluster" not in variables(plain)
+    clustered = json.loads(dashboards(Settings(cluster_label="k8s_cluster"))["usage-metrics.json"])
+    assert variables(clustered)["cluster"]["regex"].startswith('/k8s_cluster="')
+    for expr in promql_expressions(clustered):
+        if expr.startswith("max by (k8s_cluster)"):
+            continue
+        assert 'k8s_cluster="$cluster"' in expr, expr
+
+
+@pytest.mark.parametrize("name", PROMETHEUS_DASHBOARDS)
+def test_dashboard_reads_recorded_series_where_one_exists(name: str) -> None:
+    """Gauges and counters the rules record are read from the recorded series, not raw."""
+    raw = ["usage_active_users{", "usage_users{", "usage_dormant_users{"]
+    raw.append("usage_activity_seconds_total{")
+    for expr in promql_expressions(load(name)):
+        for selector in raw:
+            assert f" {selector}" not in f" {expr}".replace("(", " "), expr
 
 
 def test_provisioned_datasources_match_the_stack() -> None:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-from bundle import kubernetes as bundle_kubernetes
+from bundle import Settings, render_all
 from exporter.cli.serve import SHUTDOWN_GRACE_SECONDS
 from tests.external import require_tool
 
@@ -266,22 +266,18 @@ def test_a_stopping_pod_has_time_to_finish_requests(rendered: dict[str, list[Obj
 
 
 def test_generated_files_are_the_bundles_output() -> None:
-    """The committed PrometheusRule and dashboard ConfigMaps equal the generator's output."""
-    for path, content in bundle_outputs().items():
+    """The bundle generator makes the Kubernetes files, and the committed ones are its output."""
+    generated = {
+        path: content
+        for path, content in render_all(Settings(), ROOT).items()
+        if path.startswith("deploy/kubernetes/")
+    }
+    assert set(generated) >= {
+        "deploy/kubernetes/base/prometheusrule.yaml",
+        "deploy/kubernetes/base/dashboards/kustomization.yaml",
+    }
+    for path, content in generated.items():
         assert (ROOT / path).read_text(encoding="utf-8") == content, f"{path} is stale"
-
-
-def bundle_outputs() -> dict[str, str]:
-    """What the generator makes of the committed rule files and dashboards."""
-    rules = {
-        str(path.relative_to(ROOT)): path.read_text(encoding="utf-8")
-        for path in sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
-    }
-    dashboards = {
-        str(path.relative_to(ROOT)): path.read_text(encoding="utf-8")
-        for path in sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
-    }
-    return bundle_kubernetes.outputs(rules, dashboards)
 
 
 def test_prometheus_rule_holds_exactly_the_rule_files(rendered: dict[str, list[Object]]) -> None:

@@ -36,6 +36,7 @@ GRAFANA_VALUES = {
     "$__range": "5m",
     "${datasource}": "",
     "$datasource": "",
+    "$job": "usage-metrics",
 }
 
 

@@ -1,13 +1,17 @@
 """Checks of the Prometheus bundle: configuration, rules, alerts, runbook and promtool tests.
 
-The promtool and amtool tests skip when the tools are missing, unless
-USAGE_METRICS_REQUIRE_PROMTOOL=1 (CI) turns the skip into a failure.
+The rules are generated (``python -m bundle``); these checks read the committed output. The
+alerts' promtool cases are the hand-written files under prometheus/tests plus the simulated
+scenarios of tests/alert_scenarios.py. The promtool and amtool tests skip when the tools are
+missing, unless USAGE_METRICS_REQUIRE_PROMTOOL=1 (CI) turns the skip into a failure.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,9 @@ import promql_parser
 import pytest
 import yaml
 
+from bundle import Settings, render_all
+from bundle.grafana import dashboards
+from tests import alert_scenarios
 from tests.external import require_tool
 from tests.metrics_helpers import exported_sample_names
 
@@ -27,9 +34,8 @@ RUNBOOK = BUNDLE / "RUNBOOK.md"
 RULE_FILES = sorted((BUNDLE / "rules").glob("*.yml"))
 TEST_FILES = sorted((BUNDLE / "tests").glob("*.yml"))
 
-RUNBOOK_URL_PREFIX = (
-    "https://github.com/usage-metrics/usage-metrics/blob/main/prometheus/RUNBOOK.md#"
-)
+RUNBOOK_URL_PREFIX = Settings().runbook_url.removesuffix("{anchor}")
+README = ROOT / "README.md"
 REQUIRED_ALERTS = {
     "UsageActiveUsersDropped",
     "UsageCategoryCollapsed",
@@ -42,7 +48,8 @@ REQUIRED_ALERTS = {
 # Alerts comparing usage with last week wait at least this long before firing.
 USAGE_ALERTS_MIN_FOR = timedelta(minutes=30)
 SEVERITIES = {"critical", "warning"}
-RECORD_NAME = re.compile(r"^[a-z_]+:[a-z_]+:[a-z0-9_]+$")
+# level:metric:operations; a series aggregated to no label at all has an empty level.
+RECORD_NAME = re.compile(r"^[a-z_]*:[a-z_]+:[a-z0-9_]+$")
 TEMPLATE_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 TOOL_TIMEOUT_SECONDS = 600
 
@@ -139,13 +146,23 @@ def selector_names(expr: str) -> set[str]:
     return names
 
 
-def alert_test_cases() -> list[tuple[Path, str, list[Any]]]:
-    """(test file, alertname, exp_alerts) of every alert_rule_test case in the promtool tests."""
+@functools.cache
+def scenario_documents() -> list[tuple[str, dict[str, Any]]]:
+    """(scenario name, promtool test document) of every simulated alert scenario."""
+    return [
+        (scenario.name, alert_scenarios.test_document(scenario, []))
+        for scenario in alert_scenarios.scenarios()
+    ]
+
+
+def alert_test_cases() -> list[tuple[str, str, list[Any]]]:
+    """(test file or scenario, alertname, exp_alerts) of every alert_rule_test case."""
+    documents = [(path.name, load_yaml(path)) for path in TEST_FILES]
     cases = []
-    for path in TEST_FILES:
-        for group in load_yaml(path).get("tests") or []:
+    for origin, document in [*documents, *scenario_documents()]:
+        for group in document.get("tests") or []:
             for case in group.get("alert_rule_test") or []:
-                cases.append((path, case["alertname"], case.get("exp_alerts") or []))
+                cases.append((origin, case["alertname"], case.get("exp_alerts") or []))
     return cases
 
 
@@ -373,3 +390,164 @@ def test_rules_select_only_metrics_the_service_exports() -> None:
     assert external
     missing = external - set(exported_sample_names())
     assert not missing, f"rules select metrics the service does not export: {sorted(missing)}"
+
+
+# --------------------------------------------------------------------------- generated bundle
+
+
+def test_generator_check_passes_on_the_committed_files() -> None:
+    """``python -m bundle --check`` exits 0: the committed bundle is the defaults' output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bundle", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_generator_check_names_a_differing_file(tmp_path: Path) -> None:
+    """``--check`` against a changed copy exits 1 and names the file that differs."""
+    settings = tmp_path / "settings.json"
+    settings.write_text('{"drop_ratio": 0.4}', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "bundle", "--check", "--settings", str(settings)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "prometheus/rules/usage-metrics.alerts.yml" in result.stderr
+    assert "prometheus/RUNBOOK.md" in result.stderr
+    assert "usage-metrics.rules.yml" not in result.stderr
+
+
+def test_generator_writes_an_operators_bundle(tmp_path: Path) -> None:
+    """``--settings`` (TOML) and ``--out`` write a bundle with the operator's job and links."""
+    settings = tmp_path / "mine.toml"
+    settings.write_text(
+        'job_selector = \'job="usage-metrics-svc", namespace="tools"\'\n'
+        'runbook_url = "https://wiki.example.com/usage#{anchor}"\n'
+        'holidays = ["2026-12-25"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    subprocess.run(
+        [sys.executable, "-m", "bundle", "--settings", str(settings), "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+    )
+    alerts_text = (out / "prometheus/rules/usage-metrics.alerts.yml").read_text(encoding="utf-8")
+    rules_text = (out / "prometheus/rules/usage-metrics.rules.yml").read_text(encoding="utf-8")
+    assert 'up{job="usage-metrics-svc", namespace="tools"}' in alerts_text
+    assert "https://wiki.example.com/usage#usagemetricsdown" in alerts_text
+    assert "day_of_month() == 25" in rules_text
+    assert 'job="usage-metrics"' not in alerts_text + rules_text
+    run_tool(promtool(), "check", "rules", str(out / "prometheus/rules/usage-metrics.rules.yml"))
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml", ".yaml"])
+def test_settings_load_from_each_format(tmp_path: Path, suffix: str) -> None:
+    """Settings files in JSON, TOML and YAML override the named fields only."""
+    texts = {
+        ".json": '{"cluster_label": "cluster", "holidays": ["2026-01-01"]}',
+        ".toml": 'cluster_label = "cluster"\nholidays = ["2026-01-01"]\n',
+        ".yaml": "cluster_label: cluster\nholidays: ['2026-01-01']\n",
+    }
+    path = tmp_path / f"settings{suffix}"
+    path.write_text(texts[suffix], encoding="utf-8")
+    assert Settings.load(path) == Settings(cluster_label="cluster", holidays=("2026-01-01",))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"drop_ratio": 1.5}, {"drop_for": "30 minutes"}, {"holidays": ["25.12.2026"]}, {"nope": 1}],
+)
+def test_settings_reject_what_would_generate_broken_rules(overrides: dict[str, Any]) -> None:
+    """Bad ratios, durations, dates and unknown names are refused."""
+    with pytest.raises(ValueError, match=r"."):
+        Settings.from_mapping(overrides)
+
+
+def test_cluster_label_reaches_rules_and_dashboards(tmp_path: Path) -> None:
+    """A configured cluster label joins replica matching, target-down alerts and dashboards."""
+    files = render_all(Settings(cluster_label="cluster"), ROOT)
+    assert "and on (cluster, job, instance)" in files["prometheus/rules/usage-metrics.rules.yml"]
+    assert "count by (cluster) (up{" in files["prometheus/rules/usage-metrics.alerts.yml"]
+    for name in ("usage-metrics.rules.yml", "usage-metrics.alerts.yml"):
+        path = tmp_path / name
+        path.write_text(files[f"prometheus/rules/{name}"], encoding="utf-8")
+        run_tool(promtool(), "check", "rules", str(path))
+    main = dashboards(Settings(cluster_label="cluster"))["usage-metrics.json"]
+    assert '"name": "cluster"' in main
+    assert 'cluster=\\"$cluster\\"' in main
+
+
+def test_every_recording_rule_is_read_by_an_alert_or_a_dashboard() -> None:
+    """Each recorded name is read by an alert, by a rule an alert reads, or by a panel."""
+    panels = "".join(dashboards(Settings()).values())
+    alert_names = set().union(*(selector_names(rule["expr"]) for rule in alert_rules()))
+    used = set(alert_names)
+    # A recording rule read only by another recording rule counts when that one is used.
+    rules_by_name = {rule["record"]: rule for rule in recording_rules()}
+    changed = True
+    while changed:
+        changed = False
+        for name, rule in rules_by_name.items():
+            if name in used:
+                new = selector_names(rule["expr"]) - used
+                if new:
+                    used |= new
+                    changed = True
+    unused = {name for name in rules_by_name if name not in used and name not in panels}
+    assert not unused, f"recording rules nobody reads: {sorted(unused)}"
+
+
+def test_raw_selectors_carry_the_job_selector() -> None:
+    """Every selector of an exported metric (not a recorded name) in the rules names the job."""
+    offenders = []
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and ":" not in (node.name or ""):
+            jobs = [
+                (m.name, m.op, m.value)
+                for m in node.matchers.matchers
+                if m.name == "job" and m.op == promql_parser.MatchOp.Equal
+            ]
+            if not jobs or jobs[0][2] != "usage-metrics":
+                offenders.append(str(node))
+
+    for rule in all_rules():
+        promql_parser.walk(promql_parser.parse(rule["expr"]), visit)
+    assert not offenders, offenders
+
+
+def test_stale_replicas_are_left_out_before_every_max_without_instance() -> None:
+    """Each ``max without (instance, pod)`` keeps only replicas with a recent refresh."""
+    deduplicating = [r["expr"] for r in all_rules() if "max without (instance, pod)" in r["expr"]]
+    assert deduplicating
+    for expr in deduplicating:
+        count = expr.count("max without (instance, pod)")
+        assert expr.count("and on (job, instance)") == count, expr
+        assert expr.count("time() - usage_last_refresh_timestamp_seconds") == count, expr
+
+
+def test_readme_alerts_table_and_promql_agree_with_the_rules() -> None:
+    """The README lists every alert with its severities, and its PromQL uses the rules' dedup."""
+    text = README.read_text(encoding="utf-8")
+    assert "max without (instance)" not in text
+    for name in ALERT_NAMES:
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{name}`")), "")
+        assert row, f"README has no row for {name}"
+        severities = {r["labels"]["severity"] for r in alert_rules() if r["alert"] == name}
+        for severity in severities:
+            assert severity in row, f"README row of {name} lacks {severity}"
+    for record in {rule["record"] for rule in recording_rules()}:
+        if record in text:
+            assert re.search(rf"{re.escape(record)}\b", text)
