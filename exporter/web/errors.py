@@ -18,6 +18,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+SERVER_HEADER = "usage-metrics"
+"""The ``Server`` header: the product, no versions of it or of Python and aiohttp."""
 
 
 def error_response(status: int, body: dict[str, object]) -> web.Response:
@@ -45,6 +47,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     response.headers["X-Request-Id"] = request_id
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = SERVER_HEADER
     return response
 
 
