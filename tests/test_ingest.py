@@ -391,12 +391,15 @@ async def test_long_id_with_taken_slug_gets_a_name_of_64_characters(
 async def test_two_new_organizations_wanting_one_slug_get_distinct_names(
     client: Client, admin_headers: Headers
 ) -> None:
-    """``Acme`` and ``acme`` in one batch: the first takes ``acme``, the other gets a suffix."""
+    """``Acme`` and ``acme`` in one batch: ``acme`` gets the name, ``Acme`` a suffix.
+
+    A name may not be another organization's id, so ``acme`` keeps its own id as its name.
+    """
     items = [event(organization_id="acme"), event(organization_id="Acme")]
     status, _ = await post_events(client, admin_headers, items)
     assert status == 200
-    assert (await organization_row(client.app[STORE], "Acme")).name == "acme"
-    assert (await organization_row(client.app[STORE], "acme")).name == f"acme-{_digest('acme')}"
+    assert (await organization_row(client.app[STORE], "Acme")).name == f"acme-{_digest('Acme')}"
+    assert (await organization_row(client.app[STORE], "acme")).name == "acme"
 
 
 async def test_placeholder_name_uses_a_longer_hash_when_the_suffixed_one_is_taken(

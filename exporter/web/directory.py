@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter import payloads
 from exporter.auth import Principal
-from exporter.errors import BadRequest, Forbidden, bad_field
+from exporter.errors import BadRequest, Forbidden, Validation, bad_field
 from exporter.model import GUARDED_ROLES, check_id
 from exporter.store import directory
 from exporter.store.listing import list_users
@@ -164,6 +164,12 @@ async def get_users(request: web.Request) -> web.Response:
     """Users this reader may see; ``?org=`` narrows, ``?dormant=true`` keeps dormant ones."""
     who = await _reader(request)
     store = request.app[STORE]
+    repeated = [name for name in ("org", "dormant") if len(request.query.getall(name, [])) > 1]
+    if repeated:
+        raise BadRequest(
+            f"Parameter {repeated[0]!r} is given more than once.",
+            validations=[Validation(name, "is given more than once") for name in repeated],
+        )
     dormant = request.query.get("dormant", "false").lower()
     if dormant not in ("true", "false"):
         raise bad_field("dormant", "must be true or false")

@@ -6,7 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter.errors import BadRequest, Forbidden, PayloadTooLarge, UnsupportedMediaType
+from exporter.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Validation,
+)
 from exporter.events import MAX_EVENTS, parse_events
 from exporter.gc_relax import gc_relaxed
 from exporter.store.ingest import IngestResult
@@ -54,5 +60,11 @@ def _events(text: str, *, ndjson: bool) -> list[Any]:
     body = decode_json(text)
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise BadRequest('The body must be a JSON object {"events": [...]}.')
+    unknown = sorted(str(key)[:64] for key in body if key != "events")
+    if unknown:  # unknown fields are refused (README), at the top level as in each event
+        raise BadRequest(
+            f"Unknown field {unknown[0]!r} in the body; it holds only events.",
+            validations=[Validation(key, "is not a known field") for key in unknown],
+        )
     events: list[Any] = body["events"]
     return events
