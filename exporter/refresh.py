@@ -73,10 +73,7 @@ class Refresher:
             started = self._monotonic()
             now = self.store.clock()
             try:
-                async with self.store.read() as connection:
-                    readings = await read_gauges(
-                        connection, now=now, dormancy=self.store.config.dormancy
-                    )
+                readings = await self.store.within_deadline(self._read(now))
                 snapshot = Snapshot(readings, now, render_snapshot(readings))
             except Exception:
                 self.status.up = False
@@ -88,6 +85,10 @@ class Refresher:
             self.status.last_success = self.store.clock()
             self.status.last_duration = self._monotonic() - started
             return True
+
+    async def _read(self, now: float) -> GaugeReadings:
+        async with self.store.read() as connection:
+            return await read_gauges(connection, now=now, dormancy=self.store.config.dormancy)
 
     async def prune_if_due(self) -> None:
         """Delete rollup hours older than the retention, at most every ten minutes."""
