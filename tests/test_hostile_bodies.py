@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from exporter.web import bodies
 from exporter.web.errors import SECURITY_HEADERS
 from exporter.web.keys import STORE
 from tests.support import event, whole_state
@@ -156,4 +157,28 @@ async def test_a_client_gone_mid_body_is_logged_at_info(
     assert [record.levelno for record in gone] == [logging.INFO]
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert not [record for record in caplog.records if record.exc_info]
+    assert await whole_state(client.app[STORE]) == before
+
+
+async def test_a_slow_body_is_cut_off(
+    client: Client, admin_headers: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body trickling in past the read deadline is a JSON 408 and stores nothing."""
+    monkeypatch.setattr(bodies, "BODY_READ_SECONDS", 0.5)
+    before = await whole_state(client.app[STORE])
+    _, path, body = ROUTES["ingest"]
+    token = admin_headers["Session-Token"]
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nSession-Token: {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body[:10]
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.readuntil(b"}"), 10)  # no wait for aiohttp's linger
+    writer.close()
+    head, _, text = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert b"Connection: close" in head
+    assert json.loads(text)["message"].startswith("The body did not arrive")
     assert await whole_state(client.app[STORE]) == before

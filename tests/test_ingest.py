@@ -935,7 +935,6 @@ async def test_a_store_another_version_reshaped_answers_503(
     are logged in full for the operator.
     """
     store = client.app[STORE]
-    postgresql = store.engine.dialect.name == "postgresql"
     await post_events(client, admin_headers, [event(time=at(10, 0))])
     before = await whole_state(store)
 
@@ -945,12 +944,9 @@ async def test_a_store_another_version_reshaped_answers_503(
 
     await alter("ALTER TABLE last_seen RENAME COLUMN last_ide TO last_ide_elsewhere")
     status, body = await post_events(client, admin_headers, [event("u2", at(10, 5))])
-    assert (status, body["detail"]) == (
-        503,
-        "ProgrammingError" if postgresql else "OperationalError",
-    )
-    if postgresql:
-        assert "last_ide" in caplog.text
+    assert status == 503
+    assert "detail" not in body  # no Python class names for the client; the log has the cause
+    assert "last_ide" in caplog.text
     await alter("ALTER TABLE last_seen RENAME COLUMN last_ide_elsewhere TO last_ide")
     assert await whole_state(store) == before
 

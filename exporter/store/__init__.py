@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from exporter.config import Config
 from exporter.errors import StoreUnavailable
 from exporter.events import Event, Limits
+from exporter.memory import give_back
 from exporter.store import migrate, placeholders
 from exporter.store.engine import create_engine, is_sqlite
 from exporter.store.ingest import IngestResult, store_events
@@ -45,6 +46,8 @@ _UNREACHABLE = (
     OSError,
 )
 _INGEST_ATTEMPTS = 5
+LARGE_BATCH_MINUTES = 1_000_000
+"""Batches covering more minutes than this are stored one at a time (see ``ingest``)."""
 READY_DEADLINE_SECONDS = 5.0
 
 
@@ -56,6 +59,7 @@ class Store:
         self.config = config
         self.clock = clock
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
+        self._large_batches = asyncio.Semaphore(1)
 
     @classmethod
     def open(cls, config: Config, *, clock: Clock = time.time) -> Store:
@@ -188,7 +192,15 @@ class Store:
         A batch that lost a race (two writers creating the same placeholder, a deadlock or a
         serialization failure) was rolled back whole, so it is simply tried again.
         """
-        return await self.within_deadline(self._ingest(events))
+        if batch_minutes(events) <= LARGE_BATCH_MINUTES:
+            return await self.within_deadline(self._ingest(events))
+        # A large batch holds hundreds of megabytes while it is stored: one at a time, so
+        # that memory stays bounded however many arrive at once, and handed back afterwards.
+        async with self._large_batches:
+            try:
+                return await self.within_deadline(self._ingest(events))
+            finally:
+                give_back()
 
     async def _ingest(self, events: list[Event]) -> IngestResult:
         for attempt in range(_INGEST_ATTEMPTS):
@@ -238,8 +250,12 @@ def _other_schema(error: sqlalchemy.exc.DBAPIError) -> StoreUnavailable:
     return StoreUnavailable(
         "The activity store's schema is not the one this version of the service expects; "
         "nothing was changed. Run every replica at one version, with the store migrated by it.",
-        detail=type(error).__name__,
     )
+
+
+def batch_minutes(events: list[Event]) -> int:
+    """The minutes a batch's events span (an upper bound of the active minutes it adds)."""
+    return sum(event.end_minute - event.first_minute for event in events)
 
 
 def _drop_outcome(task: asyncio.Future[Any]) -> None:

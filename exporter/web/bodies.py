@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import zlib
@@ -12,12 +13,14 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import EofStream
 from aiohttp.web_protocol import RequestPayloadError
 
-from exporter.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from exporter.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 log = logging.getLogger("exporter.web")
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_DIRECTORY_BODY_BYTES = 256 * 1024
+BODY_READ_SECONDS = 120.0
+"""A body must arrive whole within this (16 MiB at 140 kB/s): slow clients are cut off."""
 
 
 def media_type(request: web.Request, allowed: tuple[str, ...]) -> str:
@@ -100,12 +103,18 @@ async def read_bytes(request: web.Request, limit: int) -> bytes:
     chunks = []
     size = 0
     try:
-        async for received in request.content.iter_chunked(_CHUNK):
-            chunk = received if decoder is None else _inflate(decoder, received, limit - size)
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.")
-            chunks.append(chunk)
+        async with asyncio.timeout(BODY_READ_SECONDS):
+            async for received in request.content.iter_chunked(_CHUNK):
+                chunk = received if decoder is None else _inflate(decoder, received, limit - size)
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.")
+                chunks.append(chunk)
+    except TimeoutError:
+        log.info("a body arrived too slowly", extra={"path": request.path})
+        raise RequestTimeout(
+            f"The body did not arrive within {BODY_READ_SECONDS:g} s; nothing was stored."
+        ) from None
     except (ConnectionError, EofStream, HttpProcessingError, RequestPayloadError) as error:
         log.info(
             "the client went away or broke off the body",

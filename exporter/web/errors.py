@@ -8,7 +8,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from exporter.errors import ApiError
+from exporter.errors import ApiError, RequestTimeout
 
 log = logging.getLogger("exporter.web")
 
@@ -35,6 +35,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ApiError as error:
         response = error_response(error.status, error.body())
+        if isinstance(error, RequestTimeout):  # the rest of its body is not worth waiting for
+            response.force_close()
     except web.HTTPException as error:
         if error.status < 400:
             raise
