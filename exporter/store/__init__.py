@@ -152,21 +152,22 @@ class Store:
 
     async def is_ready(self) -> bool:
         """The store answers, within the deadline, and is at the newest schema revision."""
+        return await self.unready_reason() is None
+
+    async def unready_reason(self) -> str | None:
+        """Why the store is not ready (unreachable, too slow, not migrated), ``None`` if it is."""
         task = asyncio.ensure_future(migrate.current_revision(self.engine))
         deadline = min(self.config.store_timeout, READY_DEADLINE_SECONDS)
         try:
             revision = await asyncio.wait_for(asyncio.shield(task), deadline)
         except TimeoutError:
             task.add_done_callback(_drop_outcome)
-            log.warning("store not ready: no answer within %g s", deadline)
-            return False
+            return f"no answer within {deadline:g} s"
         except (*_UNREACHABLE, sqlalchemy.exc.DBAPIError) as error:
-            log.warning("store not ready: %s", _cause(error))
-            return False
+            return _cause(error)
         if revision != migrate.head_revision():
-            log.warning("store not ready: at schema revision %s", revision)
-            return False
-        return True
+            return f"at schema revision {revision}, not {migrate.head_revision()}"
+        return None
 
     async def ensure_default_organization(self) -> None:
         """Create the default organization as a placeholder when it is missing."""
