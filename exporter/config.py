@@ -86,6 +86,7 @@ class Config:
     listen_host: str = "127.0.0.1"
     listen_port: int = 9717
     refresh_interval: float = 30.0
+    store_timeout: float = 60.0
     dormancy: float = 90 * 86400.0
     retention: float = 400 * 86400.0
     default_organization: str = "default"
@@ -200,6 +201,7 @@ _PARSERS: Final[dict[str, _Parser]] = {
     "database_url": lambda text: {"database_url": normalize_database_url(text)},
     "listen": _listen,
     "refresh_interval": _positive_duration("refresh_interval", 1),
+    "store_timeout": _positive_duration("store_timeout", 1),
     "dormancy": _positive_duration("dormancy", 86400),
     "retention": _positive_duration("retention", 86400),
     "default_organization": lambda text: {"default_organization": check_id(text)},

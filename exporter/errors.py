@@ -65,6 +65,12 @@ class NotFound(ApiError):
     status = 404
 
 
+class RequestTimeout(ApiError):
+    """The client sent its body too slowly."""
+
+    status = 408
+
+
 class Conflict(ApiError):
     """A name or username is held by someone else."""
 

@@ -54,10 +54,10 @@ SITE_READER_ROLES: Final = frozenset({"site-admin", "site-manager", "site-audito
 WRITER_ROLES: Final = frozenset({"site-admin", "activity-writer"})
 SERVICE_ROLE: Final = "activity-writer"
 SITE_ROLES: Final = frozenset(SITE_READER_ROLES | {"site-member", SERVICE_ROLE})
-PRIVILEGED_ROLES: Final = frozenset({"site-admin", SERVICE_ROLE})
-"""Site roles that only a site admin may grant."""
-
 ORGANIZATION_READER_ROLES: Final = frozenset({"organization-admin", "organization-manager"})
+GUARDED_ROLES: Final = frozenset(SITE_READER_ROLES | {SERVICE_ROLE} | ORGANIZATION_READER_ROLES)
+"""Roles that read reports, and the service role: only a site admin grants or removes them, or
+changes a user who holds one (an activity writer manages member roles only, SPEC 2)."""
 ORGANIZATION_ROLES: Final = frozenset(ORGANIZATION_READER_ROLES | {"organization-member"})
 DEFAULT_ORGANIZATION_ROLE: Final = "organization-member"
 

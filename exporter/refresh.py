@@ -21,7 +21,7 @@ from exporter.model import DAY
 from exporter.process_state import RefreshStatus
 from exporter.store import Store
 from exporter.store.day_blocks import close_days
-from exporter.store.gauges import prune, read_gauges
+from exporter.store.gauges import GaugeReadings, prune, read_gauges
 
 log = logging.getLogger("exporter.refresh")
 PRUNE_EVERY_SECONDS = 600.0
@@ -54,10 +54,7 @@ class Refresher:
             started = self._monotonic()
             now = self.store.clock()
             try:
-                async with self.store.read() as connection:
-                    readings = await read_gauges(
-                        connection, now=now, dormancy=self.store.config.dormancy
-                    )
+                readings = await self.store.within_deadline(self._read(now))
                 exposition = Exposition(readings)
             except Exception:
                 self.status.up = False
@@ -69,6 +66,10 @@ class Refresher:
             self.status.last_success = self.store.clock()
             self.status.last_duration = self._monotonic() - started
             return True
+
+    async def _read(self, now: float) -> GaugeReadings:
+        async with self.store.read() as connection:
+            return await read_gauges(connection, now=now, dormancy=self.store.config.dormancy)
 
     async def prune_if_due(self) -> None:
         """Delete rollup hours older than the retention, at most every ten minutes."""

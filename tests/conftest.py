@@ -17,12 +17,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from exporter.config import Config, normalize_database_url
 from exporter.store import Store
 from exporter.web import create_app
 from exporter.web.keys import STORE
+from exporter.web.server import Runner
 from tests.coderdb import coder_database, fill
 from tests.coderdb.generate import CoderData, generate
 from tests.coderdb.schema import NEWEST
@@ -151,6 +153,21 @@ async def store(config: Config, clock: FakeClock) -> AsyncIterator[Store]:
 async def client(aiohttp_client: Any, config: Config, clock: FakeClock) -> TestClient[Any, Any]:
     """The real application, served over HTTP on a local port."""
     return await aiohttp_client(create_app(config, clock=clock))
+
+
+class ServiceTestServer(TestServer):
+    """A test server that serves through the service's own ``Runner``, as ``serve`` does."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return Runner(self.app, **kwargs)
+
+
+@pytest.fixture
+async def service_client(
+    aiohttp_client: Any, config: Config, clock: FakeClock
+) -> TestClient[Any, Any]:
+    """The real application served as ``serve`` serves it (JSON protocol errors, no cancelling)."""
+    return await aiohttp_client(ServiceTestServer(create_app(config, clock=clock)))
 
 
 @pytest.fixture

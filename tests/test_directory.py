@@ -560,17 +560,48 @@ async def writer_headers(client: Client) -> Headers:
     return {"Session-Token": token}
 
 
-@pytest.mark.parametrize("role", ["site-admin", "activity-writer"])
-async def test_activity_writer_cannot_grant_privileged_roles(
-    client: Client, writer_headers: Headers, role: str
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "x", "roles": ["site-admin"]},
+        {"username": "x", "roles": ["activity-writer"]},
+        {"username": "x", "roles": ["site-auditor"]},
+        {"username": "x", "roles": ["site-manager", "site-member"]},
+        {"username": "x", "organizations": {"o1": ["organization-admin"]}},
+        {"username": "x", "organizations": {"o1": ["organization-manager"]}},
+    ],
+    ids=["site-admin", "activity-writer", "auditor", "manager", "org-admin", "org-manager"],
+)
+async def test_activity_writer_cannot_grant_roles_that_read(
+    client: Client, writer_headers: Headers, body: dict[str, Any]
 ) -> None:
-    """Granting site-admin or activity-writer needs a site admin: 403, nothing stored."""
+    """Granting a reading role or activity-writer needs a site admin: 403, nothing stored."""
     before = await whole_state(client.app[STORE])
-    status, body = await _put(
-        client, writer_headers, "/api/v1/users/u1", {"username": "x", "roles": [role]}
-    )
+    status, answer = await _put(client, writer_headers, "/api/v1/users/u1", body)
     assert status == 403
-    assert "site admin" in body["message"]
+    assert "site admin" in answer["message"]
+    assert await whole_state(client.app[STORE]) == before
+
+
+@pytest.mark.parametrize(
+    ("roles", "organizations"),
+    [(["site-auditor"], {}), (["site-manager"], {}), ([], {"o1": ["organization-admin"]})],
+    ids=["auditor", "manager", "org-admin"],
+)
+async def test_activity_writer_cannot_demote_or_delete_a_reader(
+    client: Client,
+    admin_headers: Headers,
+    writer_headers: Headers,
+    roles: list[str],
+    organizations: dict[str, list[str]],
+) -> None:
+    """A user who reads reports cannot be demoted, changed or deleted by an activity writer."""
+    reader = {"username": "aud", "roles": roles, "organizations": organizations}
+    assert (await _put(client, admin_headers, "/api/v1/users/aud", reader))[0] == 201
+    before = await whole_state(client.app[STORE])
+    status, _ = await _put(client, writer_headers, "/api/v1/users/aud", {"username": "aud"})
+    assert status == 403
+    assert (await client.delete("/api/v1/users/aud", headers=writer_headers)).status == 403
     assert await whole_state(client.app[STORE]) == before
 
 
@@ -590,12 +621,17 @@ async def test_activity_writer_cannot_modify_a_site_admin(
 async def test_activity_writer_manages_ordinary_users(
     client: Client, writer_headers: Headers
 ) -> None:
-    """An activity writer creates, replaces and deletes users with ordinary roles."""
-    body = {"username": "ann", "roles": ["site-auditor", "site-member"]}
+    """An activity writer creates, replaces and deletes users with member roles."""
+    body = {
+        "username": "ann",
+        "roles": ["site-member"],
+        "organizations": {"o1": ["organization-member"]},
+    }
     assert (await _put(client, writer_headers, "/api/v1/users/u1", body))[0] == 201
-    assert (await _put(client, writer_headers, "/api/v1/organizations/o1", {"name": "o"}))[0] == 201
+    assert (await _put(client, writer_headers, "/api/v1/users/u1", body))[0] == 200
+    assert (await _put(client, writer_headers, "/api/v1/organizations/o1", {"name": "o"}))[0] == 200
     assert (await client.delete("/api/v1/users/u1", headers=writer_headers)).status == 204
-    assert await site_roles_of(client.app[STORE], "u1") == ["site-auditor", "site-member"]
+    assert await site_roles_of(client.app[STORE], "u1") == ["site-member"]
 
 
 async def test_site_admin_grants_privileged_roles(client: Client, admin_headers: Headers) -> None:

@@ -391,12 +391,15 @@ async def test_long_id_with_taken_slug_gets_a_name_of_64_characters(
 async def test_two_new_organizations_wanting_one_slug_get_distinct_names(
     client: Client, admin_headers: Headers
 ) -> None:
-    """``Acme`` and ``acme`` in one batch: the first takes ``acme``, the other gets a suffix."""
+    """``Acme`` and ``acme`` in one batch: ``acme`` gets the name, ``Acme`` a suffix.
+
+    A name may not be another organization's id, so ``acme`` keeps its own id as its name.
+    """
     items = [event(organization_id="acme"), event(organization_id="Acme")]
     status, _ = await post_events(client, admin_headers, items)
     assert status == 200
-    assert (await organization_row(client.app[STORE], "Acme")).name == "acme"
-    assert (await organization_row(client.app[STORE], "acme")).name == f"acme-{_digest('acme')}"
+    assert (await organization_row(client.app[STORE], "Acme")).name == f"acme-{_digest('Acme')}"
+    assert (await organization_row(client.app[STORE], "acme")).name == "acme"
 
 
 async def test_placeholder_name_uses_a_longer_hash_when_the_suffixed_one_is_taken(
@@ -932,7 +935,6 @@ async def test_a_store_another_version_reshaped_answers_503(
     are logged in full for the operator.
     """
     store = client.app[STORE]
-    postgresql = store.engine.dialect.name == "postgresql"
     await post_events(client, admin_headers, [event(time=at(10, 0))])
     before = await whole_state(store)
 
@@ -942,12 +944,9 @@ async def test_a_store_another_version_reshaped_answers_503(
 
     await alter("ALTER TABLE last_seen RENAME COLUMN last_ide TO last_ide_elsewhere")
     status, body = await post_events(client, admin_headers, [event("u2", at(10, 5))])
-    assert (status, body["detail"]) == (
-        503,
-        "ProgrammingError" if postgresql else "OperationalError",
-    )
-    if postgresql:
-        assert "last_ide" in caplog.text
+    assert status == 503
+    assert "detail" not in body  # no Python class names for the client; the log has the cause
+    assert "last_ide" in caplog.text
     await alter("ALTER TABLE last_seen RENAME COLUMN last_ide_elsewhere TO last_ide")
     assert await whole_state(store) == before
 

@@ -419,9 +419,12 @@ async def test_deleted_users_still_appear(
 async def test_exact_organization_id_wins(
     store: Store, client: Client, admin_headers: dict[str, str]
 ) -> None:
-    """``org`` names an organization by id, else by name (case-insensitive); ``any`` is all."""
-    await put_organization(store, "beta", "zeta")
-    await put_organization(store, "other", "beta")
+    """``org`` names an organization by id, else by name (case-insensitive); ``any`` is all.
+
+    A live organization's name never equals another's id; a placeholder's id can (it yields
+    its name to the PUT), and then the exact id match wins.
+    """
+    await put_organization(store, "zeta-org", "zeta")
     events = [
         {"user_id": "in-beta", "organization_id": "beta", "category": "ide", "time": t}
         for t in ("2026-11-24T10:00:00Z", "2026-11-24T10:01:00Z")
@@ -434,14 +437,17 @@ async def test_exact_organization_id_wins(
             "time": "2026-11-24T10:00:00Z",
         }
     )
+    events.append(dict(events[-1], user_id="in-zeta", organization_id="zeta-org"))
     await ingest(store, events)
+    await put_organization(store, "other", "beta")  # the placeholder "beta" yields its name
     day = {"start": "2026-11-24T00:00:00Z", "end": "2026-11-25T00:00:00Z"}
+    everyone = {"in-beta": 2, "in-other": 1, "in-zeta": 1}
     expected = {
         "beta": {"in-beta": 2},
-        "ZETA": {"in-beta": 2},
+        "ZETA": {"in-zeta": 1},
         "other": {"in-other": 1},
-        "any": {"in-beta": 2, "in-other": 1},
-        "": {"in-beta": 2, "in-other": 1},
+        "any": everyone,
+        "": everyone,
     }
     for org, users in expected.items():
         status, body = await get_report(client, admin_headers, **day, org=org)

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 
-from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from exporter import logs
@@ -14,6 +13,7 @@ from exporter.cli.common import CommandError, load_config, run_with_store
 from exporter.errors import ApiError
 from exporter.store import Store, migrate
 from exporter.web import create_app
+from exporter.web.server import serve_forever
 
 log = logging.getLogger("exporter")
 SHUTDOWN_GRACE_SECONDS = 30.0
@@ -35,14 +35,15 @@ def serve(args: argparse.Namespace) -> int:
             "store": _safe_url(config.database_url),
         },
     )
-    web.run_app(
-        create_app(config, migrate=False),
-        host=config.listen_host,
-        port=config.listen_port,
-        access_log_class=logs.AccessLogger,
-        access_log=logging.getLogger("exporter.access"),
-        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
-        print=None,
+    asyncio.run(
+        serve_forever(
+            create_app(config, migrate=False),
+            host=config.listen_host,
+            port=config.listen_port,
+            access_log_class=logs.AccessLogger,
+            access_log=logging.getLogger("exporter.access"),
+            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+        )
     )
     return 0
 

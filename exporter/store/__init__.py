@@ -3,7 +3,16 @@
 ``Store`` owns the engine, the clock and, on SQLite, a lock that serializes writers (SQLite
 has one writer at a time; waiting in Python is kinder than "database is locked"). Every
 store call maps an unreachable database, and on PostgreSQL tables of another version's
-shape, to ``StoreUnavailable`` (HTTP 503).
+shape, to ``StoreUnavailable`` (HTTP 503), and logs the cause.
+
+On PostgreSQL every connection's use (pool wait, connect, statements, commit) has a
+client-side deadline, ``config.store_timeout``: a server that hangs (stopped, not down)
+answers nothing, so neither its statement timeout nor a TCP error would ever come. The
+calls that decide readiness, ``usage_up`` and a request's fate (``is_ready``, ``ingest``,
+``within_deadline``) run in a task of their own and answer at the deadline; that task then
+winds down in the background (psycopg spends up to 10 s trying to cancel the query on a
+frozen server). Other blocks (``read``, ``write``) are cancelled at the deadline and so end
+within it plus that grace. SQLite waits at most its busy timeout.
 """
 
 from __future__ import annotations
@@ -12,7 +21,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -20,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from exporter.config import Config
 from exporter.errors import StoreUnavailable
 from exporter.events import Event, Limits
+from exporter.memory import give_back
 from exporter.store import migrate, placeholders
 from exporter.store.engine import create_engine, is_sqlite
 from exporter.store.ingest import IngestResult, store_events
@@ -27,6 +38,7 @@ from exporter.store.ingest import IngestResult, store_events
 log = logging.getLogger("exporter.store")
 
 Clock = Callable[[], float]
+_T = TypeVar("_T")
 _UNREACHABLE = (
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
@@ -34,6 +46,9 @@ _UNREACHABLE = (
     OSError,
 )
 _INGEST_ATTEMPTS = 5
+LARGE_BATCH_MINUTES = 1_000_000
+"""Batches covering more minutes than this are stored one at a time (see ``ingest``)."""
+READY_DEADLINE_SECONDS = 5.0
 
 
 class Store:
@@ -44,11 +59,53 @@ class Store:
         self.config = config
         self.clock = clock
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
+        self._large_batches = asyncio.Semaphore(1)
 
     @classmethod
     def open(cls, config: Config, *, clock: Clock = time.time) -> Store:
         """A store for ``config.database_url`` (connections are made lazily)."""
-        return cls(create_engine(config.database_url), config, clock=clock)
+        return cls(
+            create_engine(config.database_url, timeout=config.store_timeout), config, clock=clock
+        )
+
+    async def within_deadline(self, work: Awaitable[_T]) -> _T:
+        """``await work`` on PostgreSQL for at most ``store_timeout``, else ``StoreUnavailable``.
+
+        ``work`` runs in a task of its own so that the caller is answered at the deadline even
+        while the driver is still giving up on a hung server.
+        """
+        if self._write_lock is not None:  # SQLite: bounded by its busy timeout
+            return await work
+        task = asyncio.ensure_future(work)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.config.store_timeout)
+        except TimeoutError as error:
+            task.add_done_callback(_drop_outcome)
+            raise _unavailable(
+                error, f"no answer within the deadline of {self.config.store_timeout:g} s"
+            ) from error
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self, opened: Any) -> AsyncIterator[AsyncConnection]:
+        """``opened`` (``engine.connect()`` or ``begin()``) within the store's deadline."""
+        if self._write_lock is not None:  # SQLite: bounded by its busy timeout
+            async with opened as unbounded:
+                yield unbounded
+            return
+        connection: AsyncConnection | None = None
+        try:
+            async with asyncio.timeout(self.config.store_timeout) as scope:
+                try:
+                    async with opened as connection:
+                        yield connection
+                except BaseException:
+                    if scope.expired() and connection is not None:
+                        await connection.invalidate()  # discard it: a rollback would hang
+                    raise
+        except TimeoutError as error:
+            raise _unavailable(
+                error, f"no answer within the deadline of {self.config.store_timeout:g} s"
+            ) from error
 
     async def close(self) -> None:
         """Close every pooled connection."""
@@ -58,7 +115,7 @@ class Store:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reading."""
         try:
-            async with self.engine.connect() as connection:
+            async with self._bounded(self.engine.connect()) as connection:
                 yield connection
         except _UNREACHABLE as error:
             raise _unavailable(error) from error
@@ -74,7 +131,7 @@ class Store:
             if self._write_lock is not None:
                 await stack.enter_async_context(self._write_lock)
             try:
-                async with self.engine.begin() as connection:
+                async with self._bounded(self.engine.begin()) as connection:
                     yield connection
             except _UNREACHABLE as error:
                 if _is_transient(error):
@@ -94,11 +151,23 @@ class Store:
         await self.ensure_default_organization()
 
     async def is_ready(self) -> bool:
-        """The store answers and is at the newest schema revision."""
+        """The store answers, within the deadline, and is at the newest schema revision."""
+        return await self.unready_reason() is None
+
+    async def unready_reason(self) -> str | None:
+        """Why the store is not ready (unreachable, too slow, not migrated), ``None`` if it is."""
+        task = asyncio.ensure_future(migrate.current_revision(self.engine))
+        deadline = min(self.config.store_timeout, READY_DEADLINE_SECONDS)
         try:
-            return await migrate.current_revision(self.engine) == migrate.head_revision()
-        except (*_UNREACHABLE, sqlalchemy.exc.DBAPIError):
-            return False
+            revision = await asyncio.wait_for(asyncio.shield(task), deadline)
+        except TimeoutError:
+            task.add_done_callback(_drop_outcome)
+            return f"no answer within {deadline:g} s"
+        except (*_UNREACHABLE, sqlalchemy.exc.DBAPIError) as error:
+            return _cause(error)
+        if revision != migrate.head_revision():
+            return f"at schema revision {revision}, not {migrate.head_revision()}"
+        return None
 
     async def ensure_default_organization(self) -> None:
         """Create the default organization as a placeholder when it is missing."""
@@ -119,11 +188,22 @@ class Store:
         )
 
     async def ingest(self, events: list[Event]) -> IngestResult:
-        """Store a validated batch atomically.
+        """Store a validated batch atomically, within the deadline (``within_deadline``).
 
         A batch that lost a race (two writers creating the same placeholder, a deadlock or a
         serialization failure) was rolled back whole, so it is simply tried again.
         """
+        if batch_minutes(events) <= LARGE_BATCH_MINUTES:
+            return await self.within_deadline(self._ingest(events))
+        # A large batch holds hundreds of megabytes while it is stored: one at a time, so
+        # that memory stays bounded however many arrive at once, and handed back afterwards.
+        async with self._large_batches:
+            try:
+                return await self.within_deadline(self._ingest(events))
+            finally:
+                give_back()
+
+    async def _ingest(self, events: list[Event]) -> IngestResult:
         for attempt in range(_INGEST_ATTEMPTS):
             try:
                 async with self.write() as connection:
@@ -171,12 +251,30 @@ def _other_schema(error: sqlalchemy.exc.DBAPIError) -> StoreUnavailable:
     return StoreUnavailable(
         "The activity store's schema is not the one this version of the service expects; "
         "nothing was changed. Run every replica at one version, with the store migrated by it.",
-        detail=type(error).__name__,
     )
 
 
-def _unavailable(error: BaseException) -> StoreUnavailable:
-    return StoreUnavailable(
-        "The activity store is unreachable; nothing was stored.",
-        detail=type(error).__name__,
-    )
+def batch_minutes(events: list[Event]) -> int:
+    """The minutes a batch's events span (an upper bound of the active minutes it adds)."""
+    return sum(event.end_minute - event.first_minute for event in events)
+
+
+def _drop_outcome(task: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of work abandoned at its deadline (asyncio would log it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.info("abandoned store call ended: %s", _cause(task.exception()))  # type: ignore[arg-type]
+
+
+def _cause(error: BaseException) -> str:
+    """The operator's one line on why the store failed (the driver's words, no traceback)."""
+    original = getattr(error, "orig", None) or error
+    text = " ".join(str(original).split())[:300]
+    return f"{type(original).__name__}: {text}" if text else type(original).__name__
+
+
+def _unavailable(error: BaseException, cause: str | None = None) -> StoreUnavailable:
+    """A 503 for the client; the cause goes to the log (every 503 says why there)."""
+    if isinstance(error, StoreUnavailable):
+        return error
+    log.warning("store unavailable: %s", cause or _cause(error))
+    return StoreUnavailable("The activity store is unreachable; nothing was stored.")

@@ -15,6 +15,7 @@ computing it in Python and sending it as arrays of its own.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import defaultdict
 
@@ -143,6 +144,13 @@ the categories a batch lacks). The rows are locked in key order, as every batch 
 _CHUNK = 20_000
 
 
+def _ordered_arrays(
+    rows: dict[HourKey, list[int]],
+) -> tuple[list[tuple[HourKey, list[int]]], dict[str, str]]:
+    ordered = sorted(rows.items())
+    return ordered, _arrays(ordered)
+
+
 async def upsert_hours(
     connection: AsyncConnection, rows: dict[HourKey, list[int]], *, first_open_day: int
 ) -> dict[tuple[str, int], int]:
@@ -155,8 +163,7 @@ async def upsert_hours(
     first and then all its days, so that every transaction still locks all its activity rows
     before any of its day-block rows, and those before its "last seen" rows.
     """
-    ordered = sorted(rows.items())
-    arrays = _arrays(ordered)
+    ordered, arrays = await asyncio.to_thread(_ordered_arrays, rows)  # CPU-bound: off the loop
     if len(ordered) <= _CHUNK:
         added = await _upsert_hours_at_once(connection, ordered, arrays, first_open_day)
     else:

@@ -17,6 +17,8 @@ from exporter.model import ACTIVE, SERVICE_ROLE
 from exporter.store.placeholders import (
     check_organization_limit,
     ensure_organizations,
+    live_organization_with_id,
+    make_way_for_id,
     renamed_organization,
     renamed_user,
 )
@@ -59,11 +61,15 @@ async def list_organizations(
 
 
 async def find_organization(connection: AsyncConnection, id_or_name: str) -> Organization:
-    """The organization with this id or else this name (an exact id match wins)."""
-    for condition in (
-        organizations.c.id == id_or_name,
-        organizations.c.name == id_or_name.lower(),
-    ):
+    """The organization with this id or else this name (an exact id match wins).
+
+    Live organizations come first: a deleted one is found (its history stays in reports) only
+    when no live organization has that id or name.
+    """
+    live = organizations.c.deleted_at.is_(None)
+    by_id = organizations.c.id == id_or_name
+    by_name = organizations.c.name == id_or_name.lower()
+    for condition in (sa.and_(live, by_id), sa.and_(live, by_name), by_id, by_name):
         row = (await connection.execute(sa.select(organizations).where(condition))).first()
         if row is not None:
             return _organization(row)
@@ -84,6 +90,8 @@ async def put_organization(
 
     A name held by a placeholder, or by a deleted organization, is taken from it (the holder
     is renamed with a hash suffix); a name held by another live organization is a conflict.
+    So that ``org=`` means one organization, a name may not be a live organization's id, nor
+    the id a live organization's name (``make_way_for_id``): ``409``; placeholders give way.
     Creating an organization, or undeleting one, counts against ``max_organizations``.
     ``source`` names the platform the record was read from (``None``: the API or CLI).
     """
@@ -94,9 +102,27 @@ async def put_organization(
             ).where(organizations.c.name == name)
         )
     ).first()
-    if holder is not None and holder.id != organization_id:
-        if not holder.placeholder and holder.deleted_at is None:
-            raise Conflict(f"Organization name {name!r} is taken by another organization.")
+    if (
+        holder is not None
+        and holder.id != organization_id
+        and not holder.placeholder
+        and holder.deleted_at is None
+    ):
+        raise Conflict(f"Organization name {name!r} is taken by another organization.")
+    if name != organization_id and await live_organization_with_id(connection, name):
+        raise Conflict(
+            f"Organization name {name!r} is the id of another organization; "
+            "a name may not equal another organization's id."
+        )
+    await make_way_for_id(connection, organization_id)
+    holder = (
+        await connection.execute(
+            sa.select(organizations.c.id).where(
+                organizations.c.name == name, organizations.c.id != organization_id
+            )
+        )
+    ).first()
+    if holder is not None:  # a placeholder or deleted organization: it yields the name
         await connection.execute(
             sa.update(organizations)
             .where(organizations.c.id == holder.id)

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from exporter.store.sql import python_popcount
 
 CONNECT_TIMEOUT_SECONDS = 5
-STATEMENT_TIMEOUT_MILLISECONDS = 60_000
 SQLITE_BUSY_TIMEOUT_MILLISECONDS = 30_000
 
 
@@ -19,8 +18,12 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An engine whose every store call is bounded in time (connect and statement timeouts)."""
+def create_engine(url: str, *, timeout: float = 60.0) -> AsyncEngine:
+    """An engine whose every store call is bounded in time (connect, pool wait, statements).
+
+    The server enforces ``timeout`` on statements; ``Store`` enforces it on the client side as
+    well, since a server that hangs (frozen, not down) enforces nothing.
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MILLISECONDS / 1000}
@@ -32,13 +35,13 @@ def create_engine(url: str) -> AsyncEngine:
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
-        pool_timeout=CONNECT_TIMEOUT_SECONDS * 2,
+        pool_timeout=min(timeout, CONNECT_TIMEOUT_SECONDS * 2),
         connect_args={
-            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "connect_timeout": max(1, min(round(timeout), CONNECT_TIMEOUT_SECONDS)),
             # JIT compiling pays off for long analytical scans; for this store's statements,
             # whose row estimates run high, it cost more than the whole query (a 30-day report
             # at 10,000 users: 1.3 s of compiling for 0.2 s of work).
-            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MILLISECONDS} -c jit=off",
+            "options": f"-c statement_timeout={round(timeout * 1000)} -c jit=off",
         },
     )
 

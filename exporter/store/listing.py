@@ -37,7 +37,9 @@ async def list_users(
     """Live users (optionally members of some organizations), by username, as the API shows them.
 
     A user is dormant with no activity within ``dormancy`` of ``now``, counted from the last
-    activity or, never active, from the user's creation.
+    activity anywhere or, never active, from the user's creation (dormancy is the user's, SPEC 4).
+    Narrowed to ``organization_ids``, ``last_activity_at`` is the newest activity in those
+    organizations: a listing never shows when someone was active elsewhere.
     """
     query = (
         sa.select(users, LAST_ACTIVITY)
@@ -46,10 +48,20 @@ async def list_users(
         .order_by(users.c.username)
     )
     if organization_ids is not None:
-        members = sa.select(memberships.c.user_id).where(
-            memberships.c.organization_id.in_(sorted(organization_ids))
+        scope = sorted(organization_ids)
+        members = sa.select(memberships.c.user_id).where(memberships.c.organization_id.in_(scope))
+        scoped = (
+            sa.select(last_seen.c.user_id, sa.func.max(last_seen.c.last_any).label("last"))
+            .where(last_seen.c.organization_id.in_(scope))
+            .group_by(last_seen.c.user_id)
+            .subquery("scoped")
         )
-        query = query.where(users.c.id.in_(members))
+        query = (
+            sa.select(users, LAST_ACTIVITY, scoped.c.last.label("scoped_last"))
+            .select_from(USERS_SEEN.outerjoin(scoped, scoped.c.user_id == users.c.id))
+            .where(users.c.deleted_at.is_(None), users.c.id.in_(members))
+            .order_by(users.c.username)
+        )
     rows = list(await connection.execute(query))
     ids = [row.id for row in rows]
     roles: dict[str, list[str]] = defaultdict(list)
@@ -70,6 +82,7 @@ async def list_users(
             organizations[user_id][org] = org_roles.split()
     listed = []
     for row in rows:
+        shown = row.scoped_last if organization_ids is not None else row.last_activity_at
         reference = row.last_activity_at if row.last_activity_at is not None else row.created_at
         dormant = reference <= now - dormancy
         if dormant_only and not dormant:
@@ -83,9 +96,7 @@ async def list_users(
                 "roles": roles[row.id],
                 "organizations": organizations[row.id],
                 "status": row.status,
-                "last_activity_at": None
-                if row.last_activity_at is None
-                else format_utc(row.last_activity_at),
+                "last_activity_at": None if shown is None else format_utc(shown),
                 "dormant": dormant,
                 "placeholder": bool(row.placeholder),
             }

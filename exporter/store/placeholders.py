@@ -96,6 +96,7 @@ async def ensure_organizations(
         return
     await check_organization_limit(connection, len(missing), max_organizations)
     for organization_id in missing:
+        await make_way_for_id(connection, organization_id)
         name = await _placeholder_organization_name(connection, organization_id)
         await connection.execute(
             insert(organizations, connection.dialect.name)
@@ -126,8 +127,56 @@ async def check_organization_limit(
 
 
 async def _organization_name_taken(connection: AsyncConnection, name: str) -> bool:
-    query = sa.select(organizations.c.id).where(organizations.c.name == name)
+    """A name is taken when another organization has it as its name or as its id."""
+    query = sa.select(organizations.c.id).where(
+        sa.or_(organizations.c.name == name, organizations.c.id == name)
+    )
     return (await connection.execute(query)).first() is not None
+
+
+async def live_organization_with_id(connection: AsyncConnection, name: str) -> str | None:
+    """``name`` when it is the id of a live organization that is not a placeholder."""
+    query = sa.select(organizations.c.id).where(
+        organizations.c.id == name,
+        organizations.c.deleted_at.is_(None),
+        organizations.c.placeholder.is_(False),
+    )
+    return (await connection.execute(query)).scalars().first()
+
+
+async def make_way_for_id(connection: AsyncConnection, organization_id: str) -> None:
+    """Keep ``org=`` meaning one organization when ``organization_id`` comes into use (SPEC 2).
+
+    An organization id may not equal another organization's name: a placeholder or deleted
+    organization holding that name gives way (it is renamed with a hash suffix); a live one
+    makes it a ``409``.
+    """
+    holder = (
+        await connection.execute(
+            sa.select(
+                organizations.c.id,
+                organizations.c.name,
+                organizations.c.placeholder,
+                organizations.c.deleted_at,
+            ).where(
+                organizations.c.name == organization_id,
+                organizations.c.id != organization_id,
+            )
+        )
+    ).first()
+    if holder is None:
+        return
+    if not holder.placeholder and holder.deleted_at is None:
+        raise Conflict(
+            f"Organization id {organization_id[:64]!r} is the name of organization "
+            f"{holder.id!r}; an id may not equal another organization's name.",
+            detail="Send the organization's id, not its name.",
+        )
+    await connection.execute(
+        sa.update(organizations)
+        .where(organizations.c.id == holder.id)
+        .values(name=await renamed_organization(connection, holder.name, holder.id))
+    )
 
 
 _INSERT_PLACEHOLDER_USERS = sa.text(

@@ -29,7 +29,13 @@ def create_app(
     config: Config, *, clock: Clock = time.time, migrate: bool = True
 ) -> web.Application:
     """Build the application; the store opens (and migrates) when the app starts."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES + 1024)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=MAX_BODY_BYTES + 1024,
+        # Bodies are decoded by ``bodies.read_bytes``, where a bad or unknown encoding is a
+        # JSON 400/415 (aiohttp's decoder answers those in plain text, or with a 500).
+        handler_args={"auto_decompress": False},
+    )
     app[CONFIG] = config
     app[INGEST_COUNTERS] = IngestCounters()
     app.cleanup_ctx.append(_store_context(config, clock, migrate=migrate))

@@ -35,5 +35,9 @@ async def principal(request: web.Request) -> Principal:
     if not (token.isascii() and token.isprintable()):  # tokens are ASCII; the store needs text
         raise Unauthorized("The token is malformed.")
     store = request.app[STORE]
-    async with store.read() as connection:
-        return await authenticate(connection, token, now=store.clock())
+
+    async def look_up() -> Principal:
+        async with store.read() as connection:
+            return await authenticate(connection, token, now=store.clock())
+
+    return await store.within_deadline(look_up())

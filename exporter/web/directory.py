@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter import payloads
 from exporter.auth import Principal
-from exporter.errors import BadRequest, Forbidden, bad_field
-from exporter.model import PRIVILEGED_ROLES, check_id
+from exporter.errors import BadRequest, Forbidden, Validation, bad_field
+from exporter.model import GUARDED_ROLES, check_id
 from exporter.store import directory
 from exporter.store.listing import list_users
 from exporter.web.auth import principal
@@ -101,8 +103,11 @@ async def put_user(request: web.Request) -> web.Response:
     who = await _writer(request)
     user_id = _path_id(request)
     record = payloads.user(await read_json_object(request))
-    if not who.is_site_admin and PRIVILEGED_ROLES & set(record.roles):
-        raise Forbidden("Only a site admin may grant site-admin or activity-writer.")
+    if not who.is_site_admin and _guarded(set(record.roles), record.organizations):
+        raise Forbidden(
+            "Only a site admin may grant a role that reads reports or activity-writer; "
+            "an activity writer grants member roles only."
+        )
     store = request.app[STORE]
     async with store.write() as connection:
         await _forbid_touching_privileged(connection, who, user_id)
@@ -136,19 +141,35 @@ async def delete_user(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _forbid_touching_privileged(connection: object, who: Principal, user_id: str) -> None:
-    """An activity writer may not change a site admin or another service account."""
+def _guarded(site: Collection[str], organizations: Mapping[str, Collection[str]]) -> bool:
+    """Any of these roles is one only a site admin may grant, remove or change."""
+    return bool(
+        GUARDED_ROLES.intersection(site)
+        or any(GUARDED_ROLES.intersection(roles) for roles in organizations.values())
+    )
+
+
+async def _forbid_touching_privileged(
+    connection: AsyncConnection, who: Principal, user_id: str
+) -> None:
+    """An activity writer may not change (or demote, or delete) a user who holds a guarded role."""
     if who.is_site_admin:
         return
-    site, _ = await directory.roles_of(connection, user_id)  # type: ignore[arg-type]
-    if site & PRIVILEGED_ROLES:
-        raise Forbidden("Only a site admin may change a site admin or activity writer.")
+    site, organizations = await directory.roles_of(connection, user_id)
+    if _guarded(site, organizations):
+        raise Forbidden("Only a site admin may change a user who reads reports or writes activity.")
 
 
 async def get_users(request: web.Request) -> web.Response:
     """Users this reader may see; ``?org=`` narrows, ``?dormant=true`` keeps dormant ones."""
     who = await _reader(request)
     store = request.app[STORE]
+    repeated = [name for name in ("org", "dormant") if len(request.query.getall(name, [])) > 1]
+    if repeated:
+        raise BadRequest(
+            f"Parameter {repeated[0]!r} is given more than once.",
+            validations=[Validation(name, "is given more than once") for name in repeated],
+        )
     dormant = request.query.get("dormant", "false").lower()
     if dormant not in ("true", "false"):
         raise bad_field("dormant", "must be true or false")

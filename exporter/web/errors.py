@@ -8,7 +8,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from exporter.errors import ApiError
+from exporter.errors import ApiError, RequestTimeout
 
 log = logging.getLogger("exporter.web")
 
@@ -18,6 +18,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+SERVER_HEADER = "usage-metrics"
+"""The ``Server`` header: the product, no versions of it or of Python and aiohttp."""
 
 
 def error_response(status: int, body: dict[str, object]) -> web.Response:
@@ -33,6 +35,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ApiError as error:
         response = error_response(error.status, error.body())
+        if isinstance(error, RequestTimeout):  # the rest of its body is not worth waiting for
+            response.force_close()
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -45,6 +49,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     response.headers["X-Request-Id"] = request_id
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = SERVER_HEADER
     return response
 
 

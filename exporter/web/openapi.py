@@ -106,7 +106,7 @@ _PATH_ID: Final = {"name": "id", "in": "path", "required": True, "schema": ref("
 _ORG_FILTER: Final = {"type": "string", "pattern": "^([A-Za-z0-9._:-]{1,64})?$"}
 _STATUS_OK: Final = json_object({"status": {"const": "ok"}}, required=("status",))
 _STATUS_READY: Final = json_object({"status": {"const": "ready"}}, required=("status",))
-_WRITEERRORS: Final = (400, 401, 403, 409, 413, 415, 503)
+_WRITEERRORS: Final = (400, 401, 403, 408, 409, 413, 415, 503)
 _DELETEERRORS: Final = (400, 401, 403, 404, 503)
 _CSP_HEADER: Final = {"required": True, "schema": {"const": CONTENT_SECURITY_POLICY}}
 _ASSET_HEADERS: Final = {
@@ -222,7 +222,7 @@ PATHS: Final[Json] = {
                     {"accepted": 2, "minutes": 91, "new_minutes": 91},
                 )
             },
-            (400, 401, 403, 413, 415, 503),
+            (400, 401, 403, 408, 409, 413, 415, 503),
             body={
                 "required": True,
                 "description": (

@@ -316,10 +316,19 @@ ERRORS: Final = {
     401: ("Unauthorized", "No token, or one that is unknown, revoked or expired."),
     403: ("Forbidden", "The token's user lacks the permission."),
     404: ("NotFound", "The organization or user named in the path or in `org` does not exist."),
-    409: ("Conflict", "The name or username is held by another organization or user."),
-    413: ("PayloadTooLarge", "The body is over the limit."),
-    415: ("UnsupportedMediaType", "The content type is not one the route accepts."),
-    503: ("StoreUnavailable", "The store cannot be reached, or its schema is not this version's."),
+    408: ("RequestTimeout", "The body did not arrive in time. Nothing was stored."),
+    409: (
+        "Conflict",
+        "The name or username is held by another organization or user, or an organization id "
+        "is another organization's name.",
+    ),
+    413: ("PayloadTooLarge", "The body is over the limit (before or after decoding)."),
+    415: ("UnsupportedMediaType", "The content type or Content-Encoding is not one accepted."),
+    503: (
+        "StoreUnavailable",
+        "The store cannot be reached, does not answer within the deadline, or its schema is "
+        "not this version's.",
+    ),
 }
 RESPONSES: Final[Json] = {
     name: {

@@ -1,0 +1,148 @@
+"""Largest legal batches against a real ``serve`` process: /healthz latency and RSS (issue 26).
+
+    python -m bench.hostile --database-url postgresql+psycopg://… [--concurrency 1 2 4]
+
+Posts N batches at once of 10,000 sessions of 24 h for distinct users (14.4 M minutes each)
+while a poller asks ``/healthz`` every 50 ms; prints, per N, the batches' statuses and time,
+the worst ``/healthz`` latency, and the service's RSS (peak ``VmHWM`` and after) from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+USERS = 10_000
+
+
+def _batch(offset: int) -> bytes:
+    """10,000 sessions of 24 h ending now-ish, one per distinct user."""
+    end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=1)
+    start = end - dt.timedelta(hours=24)
+    events = [
+        {
+            "user_id": f"bench-{offset}-{n}",
+            "category": "app",
+            "time": start.isoformat().replace("+00:00", "Z"),
+            "end_time": end.isoformat().replace("+00:00", "Z"),
+        }
+        for n in range(USERS)
+    ]
+    return json.dumps({"events": events}).encode()
+
+
+def _rss(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) // 1024
+    return fields
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args], env=env, check=True, capture_output=True
+    ).stdout.decode()
+
+
+async def _round(base: str, token: str, pid: int, concurrency: int, offset: int) -> str:
+    bodies = [_batch(offset + n) for n in range(concurrency)]
+    worst = 0.0
+    done = False
+
+    async def poll(session: aiohttp.ClientSession) -> None:
+        nonlocal worst
+        while not done:
+            started = time.monotonic()
+            async with session.get(f"{base}/healthz") as response:
+                await response.read()
+            worst = max(worst, time.monotonic() - started)
+            await asyncio.sleep(0.05)
+
+    async def post(session: aiohttp.ClientSession, body: bytes) -> int:
+        async with session.post(
+            f"{base}/api/v1/activity",
+            data=body,
+            headers={"Session-Token": token, "Content-Type": "application/json"},
+            timeout=aiohttp.ClientTimeout(total=600),
+        ) as response:
+            await response.read()
+            return response.status
+
+    before = _rss(pid)["VmRSS"]
+    async with aiohttp.ClientSession() as session:
+        poller = asyncio.create_task(poll(session))
+        started = time.monotonic()
+        statuses = await asyncio.gather(*(post(session, body) for body in bodies))
+        took = time.monotonic() - started
+        done = True
+        await poller
+    await asyncio.sleep(2)
+    after = _rss(pid)
+    return (
+        f"| {concurrency} | {statuses} | {took:.1f} s | {worst * 1000:.0f} ms | "
+        f"{before} MB | {after['VmHWM']} MB | {after['VmRSS']} MB |"
+    )
+
+
+async def _main(database_url: str, concurrency: list[int]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "USAGE_METRICS_DATABASE_URL": database_url,
+        "USAGE_METRICS_LISTEN": f"127.0.0.1:{port}",
+        "USAGE_METRICS_LOG_LEVEL": "warning",
+    }
+    _cli(env, "migrate")
+    _cli(env, "users", "create", "bench-writer", "--id", "bench-writer", "--role", "site-admin")
+    token = _cli(env, "tokens", "create", "--user", "bench-writer").split()[-1]
+    print(
+        "| batches at once | statuses | time | worst /healthz | RSS before | peak RSS | RSS after |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for n in concurrency:  # a fresh process per round, so that each peak is its own
+        with subprocess.Popen(  # noqa: ASYNC220  (a process for the whole round, not a call)
+            [sys.executable, "-m", "exporter", "serve"], env=env
+        ) as server:
+            try:
+                base = f"http://127.0.0.1:{port}"
+                async with aiohttp.ClientSession() as session:
+                    for _ in range(300):
+                        try:
+                            async with session.get(f"{base}/readyz") as response:
+                                if response.status == 200:
+                                    break
+                        except aiohttp.ClientError:
+                            pass
+                        await asyncio.sleep(0.1)
+                print(await _round(base, token, server.pid, n, offset=n * 100), flush=True)
+            finally:
+                server.terminate()
+
+
+def main() -> None:
+    """Parse the arguments and run the rounds."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
+    args = parser.parse_args()
+    url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    asyncio.run(_main(url, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()
