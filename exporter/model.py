@@ -1,4 +1,4 @@
-"""The vocabulary of SPEC section 2: categories, roles, identifiers and active minutes."""
+"""The vocabulary of the README's Concepts: actions, roles, identifiers, active minutes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Authentication and permissions over HTTP on SQLite and PostgreSQL (SPEC 2 "Roles", 3)."""
+"""Authentication and permissions over HTTP on SQLite and PostgreSQL (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ async def _setup_directory(client: Client, admin: Headers) -> None:
 
 @pytest.mark.parametrize("who", COLUMNS)
 async def test_permission_table(client: Client, admin_headers: Headers, who: str) -> None:
-    """Every route answers each principal as SPEC 2 says: 401, 403 or success."""
+    """Every route answers each principal as docs/api.md says: 401, 403 or success."""
     await _setup_directory(client, admin_headers)
     headers: Headers = {}
     if who != "nobody":

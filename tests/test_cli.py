@@ -1,4 +1,4 @@
-"""The ``usage-metrics`` command line against a real store (SPEC 5), in-process and as a program."""
+"""The command line against a real store (docs/operations.md), in-process and as a program."""
 
 from __future__ import annotations
 
@@ -452,7 +452,7 @@ def _commands() -> list[list[str]]:
 
 
 def test_the_command_tree_is_complete() -> None:
-    """Every SPEC 5 command this part of the project owns is there."""
+    """Every documented command this part of the project owns is there."""
     names = {" ".join(path) for path in _commands()}
     assert {
         "serve",

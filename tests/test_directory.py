@@ -1,4 +1,4 @@
-"""The directory routes over HTTP on SQLite and PostgreSQL (SPEC 3.3)."""
+"""The directory routes over HTTP on SQLite and PostgreSQL (docs/api.md)."""
 
 from __future__ import annotations
 

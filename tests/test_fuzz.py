@@ -1,6 +1,6 @@
 """Hostile input (issue 8): fuzzed bodies, parameters and headers never give a 5xx.
 
-Every refusal is a 4xx in the SPEC's JSON error shape and stores nothing; every response
+Every refusal is a 4xx in the JSON error shape of docs/api.md and stores nothing; every response
 carries the security headers; bodies over their limit are refused before they are read.
 """
 
@@ -126,7 +126,7 @@ def assert_security_headers(headers: Mapping[str, str]) -> None:
 
 
 def assert_error(status: int, headers: Mapping[str, str], body: bytes, expected: int) -> Any:
-    """A 4xx in the SPEC's error shape, with no trace of the implementation in it."""
+    """A 4xx in docs/api.md's error shape, with no trace of the implementation in it."""
     assert status == expected, body[:500]
     assert headers["Content-Type"].startswith("application/json"), headers["Content-Type"]
     decoded = json.loads(body)

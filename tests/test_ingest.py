@@ -1,4 +1,4 @@
-"""``POST /api/v1/activity`` over HTTP on SQLite and PostgreSQL (SPEC 3.2)."""
+"""``POST /api/v1/activity`` over HTTP on SQLite and PostgreSQL (docs/api.md)."""
 
 from __future__ import annotations
 

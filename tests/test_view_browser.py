@@ -1,4 +1,4 @@
-"""The Metrics view in a real Chromium against the real service on a seeded store (SPEC 11).
+"""The Metrics view in a real Chromium against the real service on a seeded store.
 
 One browser serves the whole module; its time zone is Asia/Kolkata (+05:30), so that the
 range the page sends is visibly the browser's and not UTC. Every comparison is with the
