@@ -13,8 +13,7 @@ from aiohttp.test_utils import TestClient
 from exporter.store.schema import api_tokens
 from exporter.store.tokens import create_token, revoke_token
 from exporter.web.keys import STORE
-from tests.helpers import FakeClock, make_token
-from tests.support import event, post_events, whole_state
+from tests.support import FakeClock, event, make_token, post_events, whole_state
 
 Client = TestClient[Any, Any]
 Headers = dict[str, str]

@@ -24,8 +24,14 @@ from exporter.model import Category
 from exporter.store import Store
 from exporter.store.tokens import authenticate
 from exporter.timeutil import format_utc
-from tests.helpers import stored_activity, stored_totals
-from tests.support import memberships_of, organization_row, site_roles_of, user_row
+from tests.support import (
+    memberships_of,
+    organization_row,
+    site_roles_of,
+    stored_activity,
+    stored_totals,
+    user_row,
+)
 
 _T = TypeVar("_T")
 PROGRAM = Path(sys.executable).with_name("usage-metrics")

@@ -21,7 +21,7 @@ from tests.coderdb.generate import CoderData, generate
 from tests.coderdb.oracle import expected_minutes
 from tests.coderdb.schema import NEWEST, OLDER, Shape
 from tests.coderdb.timeline import connect
-from tests.helpers import T0, FakeClock
+from tests.support import T0, FakeClock
 
 CODER_DOC = Path(__file__).resolve().parent.parent / "docs" / "coder.md"
 

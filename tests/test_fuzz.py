@@ -30,8 +30,7 @@ from exporter.web.bodies import MAX_BODY_BYTES, MAX_DIRECTORY_BODY_BYTES
 from exporter.web.errors import SECURITY_HEADERS
 from exporter.web.keys import STORE
 from exporter.web.openapi import DOCUMENT
-from tests.helpers import FakeClock, make_token, stored_activity
-from tests.support import ACTIVITY, at, event, whole_state
+from tests.support import ACTIVITY, FakeClock, at, event, make_token, stored_activity, whole_state
 
 Client = TestClient[Any, Any]
 Headers = dict[str, str]

@@ -22,9 +22,8 @@ from exporter.store.schema import activity
 from exporter.web import create_app
 from exporter.web.keys import REFRESHER, STORE
 from tests.conftest import PostgresDatabases
-from tests.helpers import T0, FakeClock, iso, make_token
 from tests.metrics_helpers import active, refresh, scrape, value
-from tests.support import event
+from tests.support import T0, FakeClock, event, iso, make_token
 
 METRICS_DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 

@@ -27,8 +27,8 @@ from exporter.config import Config, normalize_database_url
 from exporter.demo.run import Plan, seed_store
 from exporter.store import Store
 from tests.browser import Browser, browser_for_module
-from tests.helpers import make_token
 from tests.processes import serve
+from tests.support import make_token
 
 ZONE = "Asia/Kolkata"
 REPORT = "/api/private/metrics/activity"
