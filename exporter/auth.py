@@ -1,4 +1,4 @@
-"""API tokens and who may do what (SPEC 2 "Roles" and 3 "Authentication")."""
+"""API tokens and who may do what (docs/api.md, roles and authentication)."""
 
 from __future__ import annotations
 

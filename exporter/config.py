@@ -1,4 +1,4 @@
-"""Configuration from ``USAGE_METRICS_*`` variables and command-line flags (SPEC section 6)."""
+"""Configuration from ``USAGE_METRICS_*`` variables and flags (docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Errors that reach clients as the SPEC's JSON error shape."""
+"""Errors that reach clients as the JSON error shape of docs/api.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Validating activity events (SPEC 3.2) and turning them into active minutes."""
+"""Validating activity events (docs/api.md) and turning them into active minutes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The report's ``<N> <unit>`` interval grammar and calendar bucket boundaries (SPEC 3.1).
+"""The report's ``<N> <unit>`` interval grammar and calendar bucket boundaries (docs/api.md).
 
 Bucket *i* starts at ``start + i * interval``, always counted from ``start`` (never chained)
 in ``start``'s own UTC offset: Jan 31 + 1 month = Feb 28/29, Jan 31 + 2 months = Mar 31.

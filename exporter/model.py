@@ -1,4 +1,4 @@
-"""The vocabulary of SPEC section 2: categories, roles, identifiers and active minutes."""
+"""The vocabulary of the README's Concepts: actions, roles, identifiers, active minutes."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ SITE_ROLES: Final = frozenset(SITE_READER_ROLES | {"site-member", SERVICE_ROLE})
 ORGANIZATION_READER_ROLES: Final = frozenset({"organization-admin", "organization-manager"})
 GUARDED_ROLES: Final = frozenset(SITE_READER_ROLES | {SERVICE_ROLE} | ORGANIZATION_READER_ROLES)
 """Roles that read reports, and the service role: only a site admin grants or removes them, or
-changes a user who holds one (an activity writer manages member roles only, SPEC 2)."""
+changes a user who holds one (an activity writer manages member roles only)."""
 ORGANIZATION_ROLES: Final = frozenset(ORGANIZATION_READER_ROLES | {"organization-member"})
 DEFAULT_ORGANIZATION_ROLE: Final = "organization-member"
 

@@ -1,4 +1,4 @@
-"""Validating directory bodies (SPEC 3.3) into store records, one ``validations`` entry a field."""
+"""Validating directory bodies (docs/api.md) into store records, a ``validations`` entry a field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The activity report (SPEC 3.1): parameters in, the Coder Activity API's JSON shape out."""
+"""The activity report (docs/api.md): parameters in, the Coder Activity API's JSON shape out."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from exporter.store.gauges import WINDOWS, read_gauges
 from exporter.store.schema import MASK_COLUMNS
 from tests.coderdb import sqlalchemy_url
 from tests.coderdb.oracle import Minute, Rules, active_users
-from tests.helpers import T0, stored_activity
+from tests.support import T0, stored_activity
 
 RETENTION = 10 * 86400.0
 DORMANCY = 5 * 86400.0

@@ -28,7 +28,7 @@ from exporter.web.server import Runner
 from tests.coderdb import coder_database, fill
 from tests.coderdb.generate import CoderData, generate
 from tests.coderdb.schema import NEWEST
-from tests.helpers import T0, FakeClock, make_token, pgserver_data_dir
+from tests.support import T0, FakeClock, make_token, pgserver_data_dir
 
 BACKENDS = ("sqlite", "postgresql")
 

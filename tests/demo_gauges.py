@@ -3,7 +3,7 @@
 The demo plans its activity as a pure function of the seed, so the gauges the service would
 export at any instant T can be computed without running it: the store then holds the planned
 minutes before T (the live feed ingests everything up to "now"), and a user counts in window W
-when one of those minutes M satisfies T' - W < M <= T' (SPEC 2, T' = T rounded down to the
+when one of those minutes M satisfies T' - W < M <= T' (README, T' = T rounded down to the
 minute). Minutes are expanded by the service's own code (``parse_events`` and ``rollup``).
 """
 

@@ -1,4 +1,4 @@
-"""Authentication and permissions over HTTP on SQLite and PostgreSQL (SPEC 2 "Roles", 3)."""
+"""Authentication and permissions over HTTP on SQLite and PostgreSQL (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from aiohttp.test_utils import TestClient
 from exporter.store.schema import api_tokens
 from exporter.store.tokens import create_token, revoke_token
 from exporter.web.keys import STORE
-from tests.helpers import FakeClock, make_token
-from tests.support import event, post_events, whole_state
+from tests.support import FakeClock, event, make_token, post_events, whole_state
 
 Client = TestClient[Any, Any]
 Headers = dict[str, str]
@@ -90,7 +89,7 @@ async def _setup_directory(client: Client, admin: Headers) -> None:
 
 @pytest.mark.parametrize("who", COLUMNS)
 async def test_permission_table(client: Client, admin_headers: Headers, who: str) -> None:
-    """Every route answers each principal as SPEC 2 says: 401, 403 or success."""
+    """Every route answers each principal as docs/api.md says: 401, 403 or success."""
     await _setup_directory(client, admin_headers)
     headers: Headers = {}
     if who != "nobody":

@@ -1,4 +1,4 @@
-"""The ``usage-metrics`` command line against a real store (SPEC 5), in-process and as a program."""
+"""The command line against a real store (docs/operations.md), in-process and as a program."""
 
 from __future__ import annotations
 
@@ -24,8 +24,14 @@ from exporter.model import Category
 from exporter.store import Store
 from exporter.store.tokens import authenticate
 from exporter.timeutil import format_utc
-from tests.helpers import stored_activity, stored_totals
-from tests.support import memberships_of, organization_row, site_roles_of, user_row
+from tests.support import (
+    memberships_of,
+    organization_row,
+    site_roles_of,
+    stored_activity,
+    stored_totals,
+    user_row,
+)
 
 _T = TypeVar("_T")
 PROGRAM = Path(sys.executable).with_name("usage-metrics")
@@ -452,7 +458,7 @@ def _commands() -> list[list[str]]:
 
 
 def test_the_command_tree_is_complete() -> None:
-    """Every SPEC 5 command this part of the project owns is there."""
+    """Every documented command this part of the project owns is there."""
     names = {" ".join(path) for path in _commands()}
     assert {
         "serve",

@@ -12,7 +12,7 @@ from exporter.store.sources import StoredUser, read_users
 from tests.coder_support import DORMANCY, coder_config, scheduler
 from tests.coderdb.generate import CoderData
 from tests.coderdb.timeline import connect
-from tests.helpers import FakeClock
+from tests.support import FakeClock
 
 SITE = {"owner": "site-admin", "user-admin": "site-manager", "auditor": "site-auditor"}
 ORGANIZATION = {

@@ -21,9 +21,9 @@ from tests.coderdb.generate import CoderData, generate
 from tests.coderdb.oracle import expected_minutes
 from tests.coderdb.schema import NEWEST, OLDER, Shape
 from tests.coderdb.timeline import connect
-from tests.helpers import T0, FakeClock
+from tests.support import T0, FakeClock
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+CODER_DOC = Path(__file__).resolve().parent.parent / "docs" / "coder.md"
 
 
 @pytest.fixture
@@ -87,10 +87,10 @@ async def test_an_unknown_shape_fails_the_pass_in_one_line_and_moves_nothing(
 
 
 def _readme_grants(role: str, database: str) -> tuple[list[str], list[str]]:
-    """The README's grants for this role and database: (always, where the column exists)."""
-    section = README.read_text().split("## Connect to Coder", 1)[1]
+    """docs/coder.md's grants for this role and database: (always, where the column exists)."""
+    section = CODER_DOC.read_text()
     block = re.search(r"```sql\n(.*?)```", section, re.DOTALL)
-    assert block is not None, "the README's Connect to Coder section has no sql block"
+    assert block is not None, "docs/coder.md has no sql block"
     always: list[str] = []
     optional: list[str] = []
     target = always
@@ -111,7 +111,7 @@ def _readme_grants(role: str, database: str) -> tuple[list[str], list[str]]:
 async def test_the_documented_grants_are_enough_and_each_one_is_needed(
     postgres_admin_url: str, database_url: str, clock: FakeClock, shape: Shape
 ) -> None:
-    """A role with only the README's grants syncs; without one of them the pass names it."""
+    """A role with only the documented grants syncs; without one of them the pass names it."""
     role = f"um_reader_{uuid.uuid4().hex[:8]}"
     with coder_database(postgres_admin_url, shape) as url:
         data = generate(shape, T0)
@@ -122,7 +122,7 @@ async def test_the_documented_grants_are_enough_and_each_one_is_needed(
             for statement in always:
                 connection.execute(statement)  # type: ignore[arg-type]
             for statement in optional:
-                # The README says: a statement naming a column this version lacks fails harmlessly.
+                # docs/coder.md: a statement naming a column this version lacks fails harmlessly.
                 with contextlib.suppress(psycopg.errors.UndefinedColumn):
                     connection.execute(statement)  # type: ignore[arg-type]
         reader_url = psycopg.conninfo.make_conninfo(url, user=role)

@@ -23,9 +23,9 @@ from tests.coderdb import coder_database, fill, sqlalchemy_url
 from tests.coderdb.generate import CoderData, generate
 from tests.coderdb.oracle import Rules, active_users, counts, expected_minutes
 from tests.coderdb.schema import NEWEST
-from tests.helpers import T0, FakeClock, iso
 from tests.metrics_helpers import active, refresh, scrape, value
 from tests.processes import serve
+from tests.support import T0, FakeClock, iso
 
 
 async def test_serve_syncs_in_the_background_and_exports_the_source(

@@ -31,9 +31,8 @@ from tests.coderdb.generate import CoderData, Scale, generate
 from tests.coderdb.oracle import Minute, counts, expected_minutes
 from tests.coderdb.schema import NEWEST, OLDER, Shape
 from tests.coderdb.timeline import Timeline, connect
-from tests.helpers import T0, FakeClock, iso, make_token
 from tests.report_helpers import REPORT
-from tests.support import epoch
+from tests.support import T0, FakeClock, epoch, iso, make_token
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Configuration from ``USAGE_METRICS_*`` variables and flags (SPEC 6)."""
+"""Configuration from ``USAGE_METRICS_*`` variables and flags (docs/operations.md)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_unsupported_database_url_is_refused(url: str) -> None:
 
 
 def test_defaults_follow_the_spec() -> None:
-    """With no variables the configuration is SPEC 6's defaults."""
+    """With no variables the configuration is the documented defaults."""
     config = Config.from_env({})
     assert config == Config(
         database_url="sqlite+aiosqlite:///usage-metrics.db",

@@ -39,8 +39,7 @@ from exporter.store.schema import (
     last_seen,
 )
 from exporter.store.sql import popcount_sql
-from tests.helpers import T0, FakeClock, open_days_from
-from tests.support import RawEvent, raw_to_events
+from tests.support import T0, FakeClock, RawEvent, open_days_from, raw_to_events
 
 FIRST_MINUTE = int(T0.timestamp()) // 60 - 3 * 1440  # events start in the three days before T0
 

@@ -42,7 +42,7 @@ from tests.demo_gauges import (
     organization_names,
 )
 from tests.external import require_tool
-from tests.helpers import FakeClock
+from tests.support import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "prometheus" / "rules"

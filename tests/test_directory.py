@@ -1,4 +1,4 @@
-"""The directory routes over HTTP on SQLite and PostgreSQL (SPEC 3.3)."""
+"""The directory routes over HTTP on SQLite and PostgreSQL (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from exporter.web.keys import STORE
-from tests.helpers import T0, FakeClock, iso, make_token, stored_activity
 from tests.support import (
+    T0,
+    FakeClock,
     event,
+    iso,
+    make_token,
     memberships_of,
     organization_row,
     post_events,
     site_roles_of,
+    stored_activity,
     user_row,
     whole_state,
 )

@@ -14,7 +14,7 @@ from exporter.errors import StoreUnavailable
 from exporter.store import Store, driver
 from exporter.store.schema import users
 from tests.conftest import PostgresDatabases
-from tests.helpers import FakeClock, make_token
+from tests.support import FakeClock, make_token
 
 
 async def _drain(connection: Any, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:

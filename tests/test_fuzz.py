@@ -1,6 +1,6 @@
 """Hostile input (issue 8): fuzzed bodies, parameters and headers never give a 5xx.
 
-Every refusal is a 4xx in the SPEC's JSON error shape and stores nothing; every response
+Every refusal is a 4xx in the JSON error shape of docs/api.md and stores nothing; every response
 carries the security headers; bodies over their limit are refused before they are read.
 """
 
@@ -30,8 +30,7 @@ from exporter.web.bodies import MAX_BODY_BYTES, MAX_DIRECTORY_BODY_BYTES
 from exporter.web.errors import SECURITY_HEADERS
 from exporter.web.keys import STORE
 from exporter.web.openapi import DOCUMENT
-from tests.helpers import FakeClock, make_token, stored_activity
-from tests.support import ACTIVITY, at, event, whole_state
+from tests.support import ACTIVITY, FakeClock, at, event, make_token, stored_activity, whole_state
 
 Client = TestClient[Any, Any]
 Headers = dict[str, str]
@@ -126,7 +125,7 @@ def assert_security_headers(headers: Mapping[str, str]) -> None:
 
 
 def assert_error(status: int, headers: Mapping[str, str], body: bytes, expected: int) -> Any:
-    """A 4xx in the SPEC's error shape, with no trace of the implementation in it."""
+    """A 4xx in docs/api.md's error shape, with no trace of the implementation in it."""
     assert status == expected, body[:500]
     assert headers["Content-Type"].startswith("application/json"), headers["Content-Type"]
     decoded = json.loads(body)

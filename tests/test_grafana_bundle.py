@@ -572,8 +572,6 @@ def scrape_interval_of_service() -> str:
 
 def test_prometheus_time_interval_matches_scrape_interval() -> None:
     """Grafana's timeInterval equals the service's scrape interval in prometheus/prometheus.yml."""
-    if not PROMETHEUS_YML.exists():
-        pytest.skip("prometheus/prometheus.yml is not written yet")
     time_interval = provisioned_datasources()["usage-metrics-prometheus"]["jsonData"]
     assert promql_parser.parse_duration(
         time_interval["timeInterval"]

@@ -1,4 +1,4 @@
-"""Hostile bodies on every body-taking route (SPEC 3.5): one JSON error path, nothing stored."""
+"""Hostile bodies on every body-taking route: one JSON error path, nothing stored."""
 
 from __future__ import annotations
 

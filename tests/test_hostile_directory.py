@@ -1,4 +1,4 @@
-"""Ids and names that would make ``org=`` ambiguous, scoped listings, strict parameters (SPEC 2)."""
+"""Ids and names that would make ``org=`` ambiguous, scoped listings, strict parameters."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from exporter.web.keys import STORE
-from tests.helpers import make_token
-from tests.support import at, event, organization_row, post_events, whole_state
+from tests.support import at, event, make_token, organization_row, post_events, whole_state
 
 Client = TestClient[Any, Any]
 Headers = dict[str, str]

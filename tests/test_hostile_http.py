@@ -1,4 +1,4 @@
-"""Requests aiohttp refuses before a handler runs, and tokens in odd headers (SPEC 3.5)."""
+"""Requests aiohttp refuses before a handler runs, and tokens in odd headers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from exporter.web.errors import SECURITY_HEADERS, SERVER_HEADER
 from exporter.web.keys import STORE
-from tests.helpers import make_token
+from tests.support import make_token
 
 Client = TestClient[Any, Any]
 SECRET = "um_0123456789abcdef_S3cr3tS3cr3tS3cr3tS3cr3tS3cr3tS3cr3t"

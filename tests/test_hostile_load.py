@@ -1,4 +1,4 @@
-"""The largest legal batch does not stall the process (SPEC 3.5), on PostgreSQL.
+"""The largest legal batch does not stall the process, on PostgreSQL.
 
 The service runs in this test's own event loop, so a poller of ``/healthz`` measures exactly
 how long the loop was kept from answering while the batch was stored.
@@ -21,7 +21,7 @@ from exporter.config import Config
 from exporter.web import create_app
 from exporter.web.keys import STORE
 from tests.conftest import PostgresDatabases, ServiceTestServer
-from tests.helpers import T0, FakeClock, make_token
+from tests.support import T0, FakeClock, make_token
 
 Client = TestClient[Any, Any]
 SESSIONS = 10_000

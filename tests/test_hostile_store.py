@@ -1,4 +1,4 @@
-"""A PostgreSQL that hangs (SIGSTOP, not down) is reported like one that is down (SPEC 3.5).
+"""A PostgreSQL that hangs (SIGSTOP, not down) is reported like one that is down.
 
 The server here is private (started with ``pgserver``): stopping the shared one would stall
 everyone else's tests.
@@ -24,8 +24,7 @@ from exporter.config import Config
 from exporter.web import create_app
 from exporter.web.keys import STORE
 from tests.conftest import ServiceTestServer, _sqlalchemy_url
-from tests.helpers import make_token, pgserver_data_dir
-from tests.support import event, post_events
+from tests.support import event, make_token, pgserver_data_dir, post_events
 
 Client = TestClient[Any, Any]
 DEADLINE = 2.0

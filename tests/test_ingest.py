@@ -1,4 +1,4 @@
-"""``POST /api/v1/activity`` over HTTP on SQLite and PostgreSQL (SPEC 3.2)."""
+"""``POST /api/v1/activity`` over HTTP on SQLite and PostgreSQL (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -21,19 +21,24 @@ from exporter.store.ingest import store_events
 from exporter.store.sql import array_parameter
 from exporter.web import create_app
 from exporter.web.keys import STORE
-from tests.helpers import T0, FakeClock, iso, make_token, stored_activity, stored_totals
 from tests.report_helpers import get_report
 from tests.support import (
+    T0,
+    FakeClock,
     at,
     bits,
     epoch,
     event,
+    iso,
+    make_token,
     masks,
     memberships_of,
     organization_row,
     post_events,
     post_raw,
     site_roles_of,
+    stored_activity,
+    stored_totals,
     user_row,
     whole_state,
 )

@@ -20,8 +20,7 @@ from exporter.events import Event
 from exporter.model import Category
 from exporter.store import Store
 from exporter.store.schema import LAST_SEEN_COLUMNS, last_seen
-from tests.helpers import T0, stored_activity, stored_totals
-from tests.support import RawEvent, raw_to_events
+from tests.support import T0, RawEvent, raw_to_events, stored_activity, stored_totals
 
 USERS = 3
 ORGANIZATIONS = 2

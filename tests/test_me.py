@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from exporter.web.keys import STORE
-from tests.helpers import make_token
+from tests.support import make_token
 
 Client = TestClient[Any, Any]
 

@@ -35,7 +35,7 @@ from exporter.model import check_id, check_organization_name
 from exporter.web import create_app
 from exporter.web.keys import STORE
 from exporter.web.openapi import DOCUMENT, ID_PATTERN, INTERVAL_PATTERN, PATH, SCHEMAS
-from tests.helpers import FakeClock, make_token
+from tests.support import FakeClock, make_token
 
 Client = TestClient[Any, Any]
 _T = TypeVar("_T")

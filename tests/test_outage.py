@@ -21,8 +21,8 @@ from aiohttp.test_utils import TestClient
 from exporter.config import Config
 from exporter.web import create_app
 from exporter.web.keys import REFRESHER, STORE
-from tests.helpers import T0, FakeClock, iso, make_token, pgserver_data_dir, stored_activity
 from tests.metrics_helpers import active, scrape, value
+from tests.support import T0, FakeClock, iso, make_token, pgserver_data_dir, stored_activity
 
 
 class PrivatePostgres:

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient
 
 from exporter.config import Config, normalize_database_url
 from exporter.store import Store
-from tests.helpers import T0, iso, make_token
 from tests.processes import serve
+from tests.support import T0, iso, make_token
 
 
 def _token(url: str) -> str:

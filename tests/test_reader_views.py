@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 from exporter.web.keys import STORE
-from tests.helpers import T0, iso
 from tests.report_helpers import get_report, ingest, put_organization, put_user
+from tests.support import T0, iso
 
 START = T0 - dt.timedelta(days=3)
 

@@ -17,8 +17,8 @@ from exporter.events import Limits, parse_events
 from exporter.store import Store
 from exporter.store.schema import MASK_COLUMNS, activity, activity_totals, last_seen, users
 from tests.conftest import PostgresDatabases
-from tests.helpers import make_token
 from tests.processes import serve
+from tests.support import make_token
 
 BATCHES = 24
 CLIENTS = 6

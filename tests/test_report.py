@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient
 from exporter.store import Store, directory
 from exporter.store.tokens import revoke_token
 from exporter.web.keys import STORE
-from tests.helpers import FakeClock, make_token
 from tests.report_helpers import (
     NS_PER_MINUTE,
     REPORT,
@@ -22,6 +21,7 @@ from tests.report_helpers import (
     put_organization,
     put_user,
 )
+from tests.support import FakeClock, make_token
 
 Client = TestClient[Any, Any]
 UTC = dt.UTC

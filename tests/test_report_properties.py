@@ -20,8 +20,8 @@ from exporter.model import EVENT_CATEGORIES
 from exporter.report import build_report, parse_parameters, resolve_organization
 from exporter.store import Store, day_blocks
 from exporter.timeutil import to_microseconds
-from tests.helpers import T0, open_days_from
 from tests.report_helpers import ingest
+from tests.support import T0, open_days_from
 
 UTC = dt.UTC
 WINDOW = T0 - dt.timedelta(days=1)  # events start in the 12 hours from here

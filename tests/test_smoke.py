@@ -4,7 +4,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import T0, iso
+from tests.support import T0, iso
 
 
 async def test_ingest_round_trip(

@@ -1,4 +1,4 @@
-"""The Metrics view over HTTP: the page and its files (SPEC 11)."""
+"""The Metrics view over HTTP: the page and its files."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Metrics view in a real Chromium against the real service on a seeded store (SPEC 11).
+"""The Metrics view in a real Chromium against the real service on a seeded store.
 
 One browser serves the whole module; its time zone is Asia/Kolkata (+05:30), so that the
 range the page sends is visibly the browser's and not UTC. Every comparison is with the
@@ -27,8 +27,8 @@ from exporter.config import Config, normalize_database_url
 from exporter.demo.run import Plan, seed_store
 from exporter.store import Store
 from tests.browser import Browser, browser_for_module
-from tests.helpers import make_token
 from tests.processes import serve
+from tests.support import make_token
 
 ZONE = "Asia/Kolkata"
 REPORT = "/api/private/metrics/activity"

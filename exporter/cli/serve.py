@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from exporter import logs
 from exporter.cli.common import CommandError, load_config, run_with_store
+from exporter.config import Config
 from exporter.errors import ApiError
 from exporter.store import Store, migrate
 from exporter.web import create_app
@@ -48,8 +49,8 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _migrate(config: object) -> None:
-    store = Store.open(config)  # type: ignore[arg-type]
+async def _migrate(config: Config) -> None:
+    store = Store.open(config)
     try:
         await store.migrate()
     finally:

@@ -1,4 +1,4 @@
-"""Organizations, users and memberships (SPEC 2 and 3.3); placeholders live in ``placeholders``.
+"""Organizations, users and memberships (docs/api.md); placeholders live in ``placeholders``.
 
 Functions here run inside the caller's transaction and raise ``exporter.errors`` for
 conflicts the client must hear about.

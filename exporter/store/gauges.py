@@ -1,4 +1,4 @@
-"""The store queries behind the gauges (SPEC 4), none of which reads activity history.
+"""The store queries behind the gauges (docs/metrics.md), none of which reads activity history.
 
 Windows come from ``last_seen``, which ingest keeps as the newest active minute per
 (organization, user) and category, unions included. A user is active in window W at T when

@@ -1,4 +1,4 @@
-"""Storing accepted events as active minutes (SPEC 3.2), exactly once.
+"""Storing accepted events as active minutes (docs/api.md), exactly once.
 
 A batch becomes rollup rows keyed (organization, hour, user) holding a minute mask per category.
 The upsert ORs masks in; its ``added_*`` columns record how many bits each write set that were

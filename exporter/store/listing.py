@@ -37,7 +37,7 @@ async def list_users(
     """Live users (optionally members of some organizations), by username, as the API shows them.
 
     A user is dormant with no activity within ``dormancy`` of ``now``, counted from the last
-    activity anywhere or, never active, from the user's creation (dormancy is the user's, SPEC 4).
+    activity anywhere or, never active, from the user's creation.
     Narrowed to ``organization_ids``, ``last_activity_at`` is the newest activity in those
     organizations: a listing never shows when someone was active elsewhere.
     """

@@ -1,7 +1,7 @@
 """Placeholders: users and organizations that events name before the directory does.
 
 An event (or a user's ``organizations`` map) naming an unknown user or organization creates it
-as a placeholder so that nothing is lost (SPEC 2): a user's username is its id, an
+as a placeholder so that nothing is lost (docs/api.md): a user's username is its id, an
 organization's name is its id slugified, with a hash suffix when that is invalid or taken.
 Users never PUT become members of every organization they have activity in. Also here: the
 renames that keep names unique when a PUT takes a placeholder's name, and the organization
@@ -27,7 +27,7 @@ from exporter.store.sql import array_parameter, one_of
 from exporter.store.upsert import insert
 
 _DIGEST_DIGITS = (6, 10, 16, 32)
-"""Hash suffix lengths tried in turn: 6 as SPEC 2 says, longer in the rare case that is taken."""
+"""Hash suffix lengths tried in turn: 6 as documented, longer in the rare case that is taken."""
 
 
 async def _free_name(
@@ -145,7 +145,7 @@ async def live_organization_with_id(connection: AsyncConnection, name: str) -> s
 
 
 async def make_way_for_id(connection: AsyncConnection, organization_id: str) -> None:
-    """Keep ``org=`` meaning one organization when ``organization_id`` comes into use (SPEC 2).
+    """Keep ``org=`` meaning one organization when ``organization_id`` comes into use (docs/api.md).
 
     An organization id may not equal another organization's name: a placeholder or deleted
     organization holding that name gives way (it is renamed with a hash suffix); a live one

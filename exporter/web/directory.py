@@ -1,4 +1,4 @@
-"""Directory routes (SPEC 3.3): organizations and users."""
+"""Directory routes (docs/api.md): organizations and users."""
 
 from __future__ import annotations
 

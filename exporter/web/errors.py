@@ -1,4 +1,4 @@
-"""One middleware that answers every failure in the SPEC's JSON error shape."""
+"""One middleware that answers every failure in the JSON error shape of docs/api.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``POST /api/v1/activity``: the ingest route (SPEC 3.2)."""
+"""``POST /api/v1/activity``: the ingest route (docs/api.md)."""
 
 from __future__ import annotations
 

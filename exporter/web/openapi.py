@@ -1,4 +1,4 @@
-"""``GET /api/openapi.json``: an OpenAPI 3.1 description of every route (SPEC section 3).
+"""``GET /api/openapi.json``: an OpenAPI 3.1 description of every route.
 
 The document is plain data built once at import from the same constants the handlers use
 (limits, categories, roles, security headers), so that it cannot drift from them silently;
@@ -119,7 +119,7 @@ PATHS: Final[Json] = {
     "/": {
         "get": _operation(
             "metricsView",
-            "The Metrics view (SPEC 11): an HTML page whose script reads this API with the "
+            "The Metrics view: an HTML page whose script reads this API with the "
             "reader's token, which it asks for; links to /metrics and the documentation.",
             "view",
             {
@@ -213,7 +213,7 @@ PATHS: Final[Json] = {
     "/api/v1/activity": {
         "post": _operation(
             "ingestActivity",
-            f"Store a batch of at most {MAX_EVENTS} events, atomically (SPEC 3.2).",
+            f"Store a batch of at most {MAX_EVENTS} events, atomically.",
             "activity",
             {
                 200: _json(
@@ -333,7 +333,7 @@ PATHS: Final[Json] = {
     "/api/private/metrics/activity": {
         "get": _operation(
             "activityReport",
-            "Active minutes per bucket and user, in the Coder Activity API's shape (SPEC 3.1).",
+            "Active minutes per bucket and user, in the Coder Activity API's shape.",
             "report",
             {200: _json("The report.", ref("Report"), EXAMPLE_REPORT)},
             (400, 401, 403, 404, 503),

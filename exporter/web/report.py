@@ -1,4 +1,4 @@
-"""``GET /api/private/metrics/activity``: the activity report route (SPEC 3.1)."""
+"""``GET /api/private/metrics/activity``: the activity report route (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ aiohttp refuses a request whose line or headers it cannot parse (too long, a con
 character in a value, a bad method) before the application sees it, with a plain-text body
 that echoes the offending bytes and a logged traceback holding them: a token with a stray CR
 ended up in both. ``Runner`` serves the application through a protocol whose refusals are
-the SPEC's JSON errors with the security headers, logged at info without the bytes.
+the JSON errors of docs/api.md with the security headers, logged at info without the bytes.
 """
 
 from __future__ import annotations

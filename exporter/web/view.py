@@ -1,4 +1,4 @@
-"""``GET /``: the Metrics view (SPEC 11), and ``GET /static/{name}``: the files it loads.
+"""``GET /``: the Metrics view, and ``GET /static/{name}``: the files it loads.
 
 The page is static HTML rendered once per application; everything it shows comes from the
 API, fetched by its script with the reader's token. Its Content-Security-Policy allows

@@ -1,6 +1,6 @@
 """Realistic rows for a Coder-shaped database, kept in memory for the oracle and written by COPY.
 
-The rows follow what Coder writes (see the README's "Connect to Coder"): app sessions per
+The rows follow what Coder writes (see docs/coder.md): app sessions per
 (user, agent, session) whose end Coder moves every 30 s while they run, short requests rolled
 up into one-minute rows, web terminals with an empty slug, agent stats every 30 s with session
 counts that are gauges, a new API key per interactive login (password, GitHub, OIDC) beside

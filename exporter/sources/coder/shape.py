@@ -117,7 +117,7 @@ async def read_shape(connection: AsyncConnection) -> CoderShape:
         raise SourceError(
             f"the role may not read {', '.join(denied[:4])}"
             + (f" and {len(denied) - 4} more columns" if len(denied) > 4 else "")
-            + ": grant SELECT on them (see the README, Connect to Coder)"
+            + ": grant SELECT on them (see docs/coder.md)"
         )
     return shape
 
