@@ -6,9 +6,7 @@ after the fault until each first fired) and that every other alert stays quiet f
 
 from __future__ import annotations
 
-import os
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,25 +29,15 @@ def _run(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def promtool_results(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Every scenario's promtool run, started side by side (each takes tens of seconds)."""
-    directory = tmp_path_factory.mktemp("scenarios")
-    paths = {s.name: alert_scenarios.write_scenario(s, directory) for s in scenarios()}
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
-        futures = {name: pool.submit(_run, path) for name, path in paths.items()}
-        return {name: future.result() for name, future in futures.items()}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", scenarios(), ids=lambda scenario: scenario.name)
-def test_scenario_fires_exactly_the_expected_alerts(
-    scenario: Scenario, promtool_results: dict[str, subprocess.CompletedProcess[str]]
-) -> None:
-    """promtool finds exactly the scenario's alerts firing, each after its expected delay."""
-    result = promtool_results[scenario.name]
+def test_scenario_fires_exactly_the_expected_alerts(scenario: Scenario, tmp_path: Path) -> None:
+    """promtool finds exactly the scenario's alerts firing, each after its expected delay.
+
+    One promtool run per test (each takes tens of seconds), so that pytest-xdist spreads the
+    scenarios over its workers.
+    """
+    result = _run(alert_scenarios.write_scenario(scenario, tmp_path))
     assert result.returncode == 0, f"{scenario.name}\n{result.stdout}\n{result.stderr}"
 
 
