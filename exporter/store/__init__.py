@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
@@ -114,15 +114,9 @@ class Store:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reading."""
-        try:
+        with _service_errors(retry_transient=False):
             async with self._bounded(self.engine.connect()) as connection:
                 yield connection
-        except _UNREACHABLE as error:
-            raise _unavailable(error) from error
-        except sqlalchemy.exc.ProgrammingError as error:
-            if _is_schema_mismatch(error):
-                raise _other_schema(error) from error
-            raise
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -130,17 +124,9 @@ class Store:
         async with contextlib.AsyncExitStack() as stack:
             if self._write_lock is not None:
                 await stack.enter_async_context(self._write_lock)
-            try:
+            with _service_errors(retry_transient=True):
                 async with self._bounded(self.engine.begin()) as connection:
                     yield connection
-            except _UNREACHABLE as error:
-                if _is_transient(error):
-                    raise
-                raise _unavailable(error) from error
-            except sqlalchemy.exc.ProgrammingError as error:
-                if _is_schema_mismatch(error):
-                    raise _other_schema(error) from error
-                raise
 
     async def migrate(self) -> None:
         """Bring the schema up to date and make sure the default organization exists."""
@@ -221,6 +207,25 @@ class Store:
                 if not (_is_transient(error) or isinstance(error, sqlalchemy.exc.IntegrityError)):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _service_errors(*, retry_transient: bool) -> Iterator[None]:
+    """Driver errors as the service's: an unreachable store or another version's schema is 503.
+
+    With ``retry_transient`` a deadlock or serialization failure passes through unchanged, for
+    the caller to try the transaction again.
+    """
+    try:
+        yield
+    except _UNREACHABLE as error:
+        if retry_transient and _is_transient(error):
+            raise
+        raise _unavailable(error) from error
+    except sqlalchemy.exc.ProgrammingError as error:
+        if _is_schema_mismatch(error):
+            raise _other_schema(error) from error
+        raise
 
 
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.errors import Conflict, NotFound
-from exporter.model import ACTIVE, SERVICE_ROLE
+from exporter.model import ACTIVE
 from exporter.store.placeholders import (
     check_organization_limit,
     ensure_organizations,
@@ -411,8 +411,3 @@ async def roles_of(
         )
     )
     return site, {org: frozenset(roles.split()) for org, roles in rows}
-
-
-def is_service_account(roles: Collection[str]) -> bool:
-    """Users whose only site role is ``activity-writer`` never count as users or seats."""
-    return set(roles) == {SERVICE_ROLE}
