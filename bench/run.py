@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -74,7 +75,8 @@ def postgres_server() -> Iterator[str]:
         return
     import pgserver  # noqa: PLC0415
 
-    server = pgserver.get_server(tempfile.mkdtemp(prefix="usage-bench-pg-"), cleanup_mode="delete")
+    scratch = tempfile.mkdtemp(prefix="usage-bench-pg-")
+    server = pgserver.get_server(scratch, cleanup_mode="delete")  # type: ignore[attr-defined]
     try:
         yield server.get_uri()
     finally:
@@ -94,8 +96,8 @@ def _database(admin: str, scale: Scale) -> Iterator[str]:
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     params = psycopg.conninfo.conninfo_to_dict(admin)
-    host = params.get("host", "127.0.0.1")
-    auth = params.get("user", "postgres") + (
+    host = str(params.get("host", "127.0.0.1"))
+    auth = str(params.get("user", "postgres")) + (
         f":{params['password']}" if params.get("password") else ""
     )
     port = params.get("port", 5432)
@@ -278,7 +280,7 @@ async def measure(store_name: str, url: str, scale: Scale, token: str, rows: lis
                 url_ = f"{base}/api/private/metrics/activity?{query}"
                 await load.get_json(session, url_, token)  # the answer parses
                 timing = await load.latency_ms(
-                    lambda u=url_: load.get_body(session, u, token), runs=5
+                    functools.partial(load.get_body, session, url_, token), runs=5
                 )
                 rows.append(
                     Row(store_name, f"{label} (median of 5)", timing["median"], "ms", target, False)

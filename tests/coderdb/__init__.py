@@ -23,7 +23,7 @@ def coder_database(admin_url: str, shape: Shape) -> Iterator[str]:
     """A new database with Coder's tables of ``shape``; its libpq URL. Dropped afterwards."""
     name = f"coder_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        admin.execute(f'CREATE DATABASE "{name}"')
     url = psycopg.conninfo.make_conninfo(admin_url, dbname=name)
     try:
         with psycopg.connect(url) as connection:
@@ -31,7 +31,7 @@ def coder_database(admin_url: str, shape: Shape) -> Iterator[str]:
         yield url
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def fill(url: str, data: CoderData) -> None:

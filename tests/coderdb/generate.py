@@ -250,7 +250,7 @@ class Generator:
         site_roles = [("owner",), ("user-admin",), ("auditor",), ("template-admin",)]
         statuses = ["suspended", "dormant"]
         for index in range(self.scale.users):
-            roles = site_roles[index] if index < len(site_roles) else ()
+            roles: tuple[str, ...] = site_roles[index] if index < len(site_roles) else ()
             status = statuses[index - 4] if 4 <= index < 6 else "active"
             name = f"User {index}" if index != 6 else "Zoë \u202egnp.exe"
             data.users.append(User(self.uuid(), f"user{index}", name, status, roles))
@@ -261,7 +261,7 @@ class Generator:
             )
         default = data.organizations[0].id
         others = [o.id for o in data.organizations[1:] if not o.deleted]
-        organization_roles = [
+        organization_roles: list[tuple[str, ...]] = [
             (),
             ("organization-admin",),
             ("organization-user-admin",),
@@ -534,7 +534,7 @@ def generate(shape: Shape, now: dt.datetime, scale: Scale | None = None) -> Code
 def create_schema(connection: psycopg.Connection[Any], shape: Shape) -> None:
     """Create the tables of ``shape`` in an empty database."""
     for statement in statements(shape):
-        connection.execute(statement)  # type: ignore[arg-type]
+        connection.execute(statement)
 
 
 def write(connection: psycopg.Connection[Any], data: CoderData) -> None:
@@ -813,7 +813,7 @@ def _copy(
     connection: psycopg.Connection[Any], table: str, columns: list[str], rows: Iterable[list[Any]]
 ) -> None:
     names = ", ".join(f'"{c}"' for c in columns)
-    with connection.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:  # type: ignore[arg-type]
+    with connection.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
