@@ -54,34 +54,42 @@ def _largest_batch() -> dict[str, Any]:
 async def test_the_largest_batch_keeps_healthz_answering(
     aiohttp_client: Any, postgres_databases: PostgresDatabases
 ) -> None:
-    """10,000 sessions of 24 h: /healthz answers within a second throughout; RSS stays bounded."""
+    """10,000 sessions of 24 h: /healthz keeps answering while they are stored; RSS is bounded.
+
+    The worst wait in seconds is the benchmark's to measure (``python -m bench.hostile``).
+    """
     config = Config(database_url=postgres_databases.create())
     client: Client = await aiohttp_client(ServiceTestServer(create_app(config, clock=FakeClock())))
     headers = {"Session-Token": await make_token(client.app[STORE], "a", roles=["site-admin"])}
     batch = _largest_batch()
-    worst = 0.0
+    answered: list[float] = []
     peak = before = _rss_mb()
     done = asyncio.Event()
 
     async def poll() -> None:
-        nonlocal worst, peak
+        nonlocal peak
         while not done.is_set():
-            started = time.monotonic()
             assert (await client.get("/healthz")).status == 200
-            worst = max(worst, time.monotonic() - started)
+            answered.append(time.monotonic())
             peak = max(peak, _rss_mb())
             await asyncio.sleep(0.05)
 
     poller = asyncio.create_task(poll())
+    started = time.monotonic()
     response = await client.post(
         "/api/v1/activity",
         data=io.BytesIO(json.dumps(batch).encode()),
         headers={**headers, "Content-Type": "application/json"},
     )
+    took = time.monotonic() - started
     done.set()
     await poller
     body = await response.json()
     assert response.status == 200, body
     assert body["minutes"] == SESSIONS * 24 * 60
-    assert worst < 1.0, f"/healthz waited {worst:.2f} s"
+    # Relative, not a time limit: with the work on the event loop, /healthz went unanswered for
+    # most of the batch; off the loop, it answers all along, however fast the machine is.
+    gaps = [b - a for a, b in zip([started, *answered], [*answered, started + took], strict=True)]
+    assert len(answered) >= 3, f"/healthz answered {len(answered)} times in {took:.1f} s"
+    assert max(gaps) < took / 2, f"/healthz waited {max(gaps):.2f} s of {took:.2f} s"
     assert peak - before < 600, f"RSS grew {peak - before:.0f} MB"
