@@ -306,8 +306,12 @@ def test_csv_download_holds_the_users_table(browser: Browser, service: Service) 
     browser.driver.find_element(By.ID, "csv").click()
 
     def saved(_: object) -> Path | None:
-        new = [p for p in set(browser.downloads.iterdir()) - before if p.suffix == ".csv"]
-        return new[0] if new else None
+        """The new CSV once Chrome has finished writing it (no partial download left)."""
+        new = set(browser.downloads.iterdir()) - before
+        if any(p.suffix == ".crdownload" for p in new):
+            return None
+        done = [p for p in new if p.suffix == ".csv" and p.stat().st_size > 0]
+        return done[0] if done else None
 
     path: Path = browser.wait(saved)
     with path.open(encoding="utf-8", newline="") as file:
