@@ -93,8 +93,10 @@ class LiveCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         """The families, without samples (the source ones only when a source is configured)."""
-        families = f.LIVE_FAMILIES if self._sources() else f.LIVE_FAMILIES[len(f.SOURCE_FAMILIES) :]
-        return (family.new() for family in families)
+        sources = bool(self._sources())
+        return (
+            family.new() for family in f.LIVE_FAMILIES if sources or family not in f.SOURCE_FAMILIES
+        )
 
     def collect(self) -> Iterator[Metric]:
         """Refresh status, ingest counters and the configured sources' sync."""
