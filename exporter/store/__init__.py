@@ -33,7 +33,7 @@ from exporter.events import Event, Limits
 from exporter.memory import give_back
 from exporter.store import migrate, placeholders
 from exporter.store.engine import create_engine, is_sqlite
-from exporter.store.ingest import IngestResult, store_events
+from exporter.store.ingest import IngestResult, Minutes, rollup, store_minutes
 
 log = logging.getLogger("exporter.store")
 
@@ -176,26 +176,44 @@ class Store:
     async def ingest(self, events: list[Event]) -> IngestResult:
         """Store a validated batch atomically, within the deadline (``within_deadline``).
 
-        A batch that lost a race (two writers creating the same placeholder, a deadlock or a
-        serialization failure) was rolled back whole, so it is simply tried again.
+        The events become active minutes (``rollup``), stored as ``ingest_minutes`` stores them.
+        A batch covering more than ``LARGE_BATCH_MINUTES`` holds hundreds of megabytes while it
+        is stored: such batches go one at a time, so memory stays bounded however many arrive
+        at once, and is handed back afterwards.
         """
         if batch_minutes(events) <= LARGE_BATCH_MINUTES:
-            return await self.within_deadline(self._ingest(events))
-        # A large batch holds hundreds of megabytes while it is stored: one at a time, so
-        # that memory stays bounded however many arrive at once, and handed back afterwards.
+            return await self._ingest(events)
         async with self._large_batches:
             try:
-                return await self.within_deadline(self._ingest(events))
+                return await self._ingest(events)
             finally:
                 give_back()
 
     async def _ingest(self, events: list[Event]) -> IngestResult:
+        minutes = await asyncio.to_thread(rollup, events)  # CPU-bound: off the event loop
+        return await self.within_deadline(self._store(minutes, accepted=len(events)))
+
+    async def ingest_minutes(self, minutes: Minutes) -> IngestResult:
+        """Store active minutes atomically, within the deadline; ``accepted`` counts the masks.
+
+        For sources that read activity already as minute masks per hour (the Coder source):
+        the same transaction as ``ingest``, without turning masks into events and back.
+        """
+        return await self.within_deadline(self._store(minutes, accepted=len(minutes)))
+
+    async def _store(self, minutes: Minutes, *, accepted: int) -> IngestResult:
+        """Store ``minutes`` in one transaction, tried again when it lost a race.
+
+        A batch that lost a race (two writers creating the same placeholder, a deadlock or a
+        serialization failure) was rolled back whole, so it is simply tried again.
+        """
         for attempt in range(_INGEST_ATTEMPTS):
             try:
                 async with self.write() as connection:
-                    return await store_events(
+                    return await store_minutes(
                         connection,
-                        events,
+                        minutes,
+                        accepted=accepted,
                         now=self.clock(),
                         max_organizations=self.config.max_organizations,
                     )
