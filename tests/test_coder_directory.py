@@ -162,21 +162,9 @@ async def test_records_of_the_api_are_left_alone(
     """API users and organizations stay; a Coder username they hold gets a suffix instead."""
     url, data = coder
     async with synced.write() as connection:
-        await directory.put_organization(
-            connection,
-            "ops",
-            name="ops",
-            display_name="",
-            now=synced.clock(),
-            max_organizations=1000,
-        )
-        await directory.put_user(
-            connection,
-            "api-user",
-            directory.UserRecord(username="newcomer"),
-            now=synced.clock(),
-            max_organizations=1000,
-        )
+        writes = synced.directory(connection)
+        await writes.put_organization("ops", name="ops", display_name="")
+        await writes.put_user("api-user", directory.UserRecord(username="newcomer"))
     newcomer = data.users[12]
     with connect(url) as connection:
         connection.execute("UPDATE users SET username = 'newcomer' WHERE id = %s", (newcomer.id,))

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
@@ -31,8 +31,10 @@ from exporter.config import Config
 from exporter.errors import StoreUnavailable
 from exporter.events import Event, Limits
 from exporter.memory import give_back
-from exporter.store import migrate, placeholders
+from exporter.store import gauges, listing, migrate, placeholders
+from exporter.store.directory import DirectoryWrites
 from exporter.store.engine import create_engine, is_sqlite
+from exporter.store.gauges import GaugeReadings
 from exporter.store.ingest import IngestResult, Minutes, rollup, store_minutes
 
 log = logging.getLogger("exporter.store")
@@ -164,6 +166,39 @@ class Store:
                 now=self.clock(),
                 max_organizations=self.config.max_organizations + 1,
             )
+
+    def directory(
+        self, connection: AsyncConnection, *, now: float | None = None
+    ) -> DirectoryWrites:
+        """Directory writes in ``connection``'s transaction, under this store's limits.
+
+        They happen at ``now``, by default the store's clock.
+        """
+        moment = self.clock() if now is None else now
+        return DirectoryWrites(connection, moment, self.config.max_organizations)
+
+    async def list_users(
+        self,
+        connection: AsyncConnection,
+        *,
+        organization_ids: Collection[str] | None = None,
+        dormant_only: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Live users as the API lists them (``listing.list_users``).
+
+        Dormant by this store's dormancy, at its clock.
+        """
+        return await listing.list_users(
+            connection,
+            now=self.clock(),
+            dormancy=self.config.dormancy,
+            organization_ids=organization_ids,
+            dormant_only=dormant_only,
+        )
+
+    async def read_gauges(self, connection: AsyncConnection, *, now: float) -> GaugeReadings:
+        """Every gauge's reading at ``now`` (``gauges.read_gauges``), by this store's dormancy."""
+        return await gauges.read_gauges(connection, now=now, dormancy=self.config.dormancy)
 
     def ingest_limits(self) -> Limits:
         """What an event may be right now: the clock, the retention, the default organization."""

@@ -194,20 +194,13 @@ async def _upsert_hours_at_once(
 async def _upsert_hours_in_chunks(
     connection: AsyncConnection, ordered: list[tuple[HourKey, list[int]]], first_open_day: int
 ) -> dict[tuple[str, int], int]:
-    open_from = first_open_day * DAY
-    added: dict[tuple[str, int], int] = defaultdict(int)
-    days: dict[DayKey, int] = defaultdict(int)
+    added = day_blocks.NewMinutes(open_from=first_open_day * DAY)
     for start in range(0, len(ordered), _CHUNK):
-        result = await connection.execute(_UPSERT_HOURS, _arrays(ordered[start : start + _CHUNK]))
-        for organization_id, hour, user_id, *counts in result:
-            for category, count in enumerate(counts):
-                if count:
-                    added[(organization_id, category)] += int(count)
-                    if hour < open_from:
-                        days[(organization_id, category, hour - hour % DAY, user_id)] += count
+        arrays = _arrays(ordered[start : start + _CHUNK])
+        added.count(await connection.execute(_UPSERT_HOURS, arrays))
     # In block key order, so that the chunks lock each block row in the same order as any
     # other writer does.
-    new_days = sorted(days.items(), key=_block_order)
+    new_days = sorted(added.days.items(), key=_block_order)
     for start in range(0, len(new_days), _CHUNK):
         chunk = new_days[start : start + _CHUNK]
         await connection.execute(
@@ -220,7 +213,7 @@ async def _upsert_hours_in_chunks(
                 "minutes": array_parameter(count for _, count in chunk),
             },
         )
-    return added
+    return added.per_group
 
 
 def _block_order(item: tuple[DayKey, int]) -> tuple[str, int, int, str, int]:

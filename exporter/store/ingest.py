@@ -159,18 +159,11 @@ async def _upsert_activity(
         }
         for (org, hour, user), masks in sorted(rows.items())
     ]
-    added: dict[tuple[str, int], int] = defaultdict(int)
-    days: dict[RowKey, int] = defaultdict(int)
+    added = day_blocks.NewMinutes(open_from=first_open_day * DAY)
     for start in range(0, len(params), _CHUNK):
-        result = await connection.execute(statement, params[start : start + _CHUNK])
-        for organization_id, hour, user_id, *counts in result:
-            for category, count in enumerate(counts):
-                if count:
-                    added[(organization_id, category)] += count
-                    if hour < first_open_day * DAY:
-                        days[(organization_id, category, hour - hour % DAY, user_id)] += count
-    await day_blocks.add_days(connection, days)
-    return added
+        added.count(await connection.execute(statement, params[start : start + _CHUNK]))
+    await day_blocks.add_days(connection, added.days)
+    return added.per_group
 
 
 async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, int], int]) -> None:

@@ -223,6 +223,7 @@ class _Applier:
         self.connection = connection
         self.coder = coder
         self.now = store.clock()
+        self.writes = store.directory(connection, now=self.now)
         self.changes = 0
 
     async def apply(self) -> int:
@@ -287,14 +288,8 @@ class _Applier:
     async def _put_organization_record(self, org_id: str, name: str, display_name: str) -> None:
         for attempt, candidate in enumerate((name, suffixed_name(name, org_id))):
             try:
-                await directory.put_organization(
-                    self.connection,
-                    org_id,
-                    name=candidate,
-                    display_name=display_name,
-                    now=self.now,
-                    max_organizations=self.store.config.max_organizations,
-                    source=SOURCE,
+                await self.writes.put_organization(
+                    org_id, name=candidate, display_name=display_name, source=SOURCE
                 )
             except Conflict:
                 if attempt:
@@ -344,11 +339,8 @@ class _Applier:
                     record, username=suffixed_name(record.username, user.id)
                 )
             changed[user.id] = record
-        await directory.put_users(
-            self.connection,
+        await self.writes.put_users(
             changed,
-            now=self.now,
-            max_organizations=self.store.config.max_organizations,
             source=SOURCE,
             deleted={user.id for user in people if user.deleted},
         )
