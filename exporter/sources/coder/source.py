@@ -119,9 +119,10 @@ class CoderSource:
         progress.advance(len(coder.users))
         window = self._window(coder)
         self.stored.keep_from((int(window.recent.timestamp()) // HOUR - 1) * HOUR)
+        readers = self._readers(window, positions, shape, coder)
+        summary.new_minutes = await self._read(readers, progress)
         moved: dict[str, int] = {}
-        for reader in self._readers(window, positions, shape, coder):
-            summary.new_minutes += await self._read(reader, progress)
+        for reader in readers:
             summary.rows[reader.table] = reader.rows
             if reader.skipped:
                 summary.skipped[reader.table] = reader.skipped
@@ -182,8 +183,8 @@ class CoderSource:
             AuditLogins(window, positions, shape).with_organizations(logins),
         ]
 
-    async def _read(self, reader: TableReader, progress: Progress) -> int:
-        """Read one table and store the minutes not yet stored; the new active minutes.
+    async def _read(self, readers: list[TableReader], progress: Progress) -> int:
+        """Read the tables and store the minutes not yet stored; the new active minutes.
 
         Reading Coder and writing the store overlap: ``STORE_WORKERS`` transactions store
         batches while the next ones are read, and at most ``QUEUED_BATCHES`` wait in between,
@@ -205,7 +206,7 @@ class CoderSource:
 
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._produce(reader, progress, queue))
+                group.create_task(self._produce(readers, progress, queue))
                 for _ in range(STORE_WORKERS):
                     group.create_task(store_batches())
         except BaseExceptionGroup as failures:  # the first failure; the others were cancelled
@@ -214,23 +215,28 @@ class CoderSource:
         return new_minutes
 
     async def _produce(
-        self, reader: TableReader, progress: Progress, queue: asyncio.Queue[_Batch]
+        self, readers: list[TableReader], progress: Progress, queue: asyncio.Queue[_Batch]
     ) -> None:
-        """Put the table's unstored cells on ``queue`` in batches, then ``None``, or the error."""
+        """Put the tables' unstored cells on ``queue`` in batches, then ``None``, or the error.
+
+        A batch may hold cells of several tables: a steady pass's few new minutes are stored
+        in one transaction.
+        """
         pending: Minutes = {}
         try:
-            with _reading_coder():
-                async with self.engine.connect() as connection:
-                    await _snapshot(connection)
-                    progress.phase(reader.table, await reader.summarize(connection))
-                    async with contextlib.aclosing(reader.cells(connection)) as chunks:
-                        async for cells, covered in chunks:
-                            self.stored.add_unstored(pending, cells)
-                            if len(pending) >= BATCH_CELLS:
-                                await queue.put(pending)
-                                pending = {}
-                            progress.advance(covered)
-                    await connection.rollback()
+            for reader in readers:
+                with _reading_coder():
+                    async with self.engine.connect() as connection:
+                        await _snapshot(connection)
+                        progress.phase(reader.table, await reader.summarize(connection))
+                        async with contextlib.aclosing(reader.cells(connection)) as chunks:
+                            async for cells, covered in chunks:
+                                self.stored.add_unstored(pending, cells)
+                                if len(pending) >= BATCH_CELLS:
+                                    await queue.put(pending)
+                                    pending = {}
+                                progress.advance(covered)
+                        await connection.rollback()
             if pending:
                 await queue.put(pending)
             await queue.put(None)
