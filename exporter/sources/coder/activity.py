@@ -78,6 +78,16 @@ def to_datetime(epoch_us: float) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=int(epoch_us))
 
 
+def epoch_minute(moment: str, *, rounding: str = "floor") -> str:
+    """SQL: the epoch minute of ``moment`` (a timestamptz), rounded down, or up with ``ceil``.
+
+    ``date_part`` answers in double precision, much cheaper than ``extract``'s numeric, and
+    precise to well under a microsecond for this era's times: every timestamp lands in its
+    right minute.
+    """
+    return f"CAST({rounding}(date_part('epoch', {moment}) / 60) AS bigint)"
+
+
 def to_epoch_us(moment: dt.datetime) -> int:
     """Epoch microseconds of an aware datetime, exactly."""
     return (moment - _EPOCH) // _MICROSECOND
@@ -97,8 +107,8 @@ class TableReader:
         self.skipped = 0
         self.positions: dict[str, int] = {}
 
-    async def summarize(self, connection: AsyncConnection) -> int:
-        """Count the rows to read and work out the new positions; the rows to read."""
+    async def summarize(self, connection: AsyncConnection) -> int | None:
+        """Work out the new positions; the rows to read, when counted before reading."""
         raise NotImplementedError
 
     def statement(self) -> sa.TextClause:
@@ -132,8 +142,8 @@ WITH session AS (
            CASE WHEN s.access_method = 'terminal' THEN {web_terminal}
                 WHEN lower(s.slug_or_port) = ANY (CAST(:ide_apps AS text[])) THEN {ide}
                 ELSE {app} END AS category,
-           CAST(floor(extract(epoch FROM s.session_started_at) / 60) AS bigint) AS start_minute,
-           CAST(ceil(extract(epoch FROM s.session_ended_at) / 60) AS bigint) AS end_minute
+           {start_minute} AS start_minute,
+           {end_minute} AS end_minute
     FROM workspace_app_stats AS s
     LEFT JOIN workspaces AS w ON w.id = s.workspace_id
     WHERE s.id >= :floor AND s.session_ended_at > :since AND s.session_ended_at <= :latest
@@ -223,6 +233,8 @@ class AppSessions(TableReader):
             for c in _APP_CATEGORIES
         )
         sql = _APP_SESSIONS.format(
+            start_minute=epoch_minute("s.session_started_at"),
+            end_minute=epoch_minute("s.session_ended_at", rounding="ceil"),
             web_terminal=int(Category.WEB_TERMINAL),
             ide=int(Category.IDE),
             app=int(Category.APP),
@@ -242,17 +254,19 @@ class AppSessions(TableReader):
 
 _AGENT_STATS = """
 WITH stat AS (
-    SELECT CAST(a.user_id AS text) AS user_id,
-           COALESCE(CAST(w.organization_id AS text), :default_organization) AS organization_id,
-           CAST(floor(extract(epoch FROM a.created_at) / 60) AS bigint) AS minute,
-           {ssh} > 0 AS ssh, ({vscode} > 0 OR {jetbrains} > 0) AS desktop, {pty} > 0 AS pty
+    SELECT a.user_id, w.organization_id,
+           {minute} AS minute,
+           k.ssh, k.desktop, k.pty
     FROM workspace_agent_stats AS a
+    {kinds}
     LEFT JOIN workspaces AS w ON w.id = a.workspace_id
     WHERE a.created_at > :since AND a.created_at <= :latest
       AND a.user_id <> ALL (CAST(:system_users AS uuid[]))
-      AND ({ssh} > 0 OR {vscode} > 0 OR {jetbrains} > 0 OR {pty} > 0)
+      AND (k.ssh OR k.desktop OR k.pty)
 )
-SELECT user_id, organization_id, minute / 60 AS hour, count(*) AS source_rows,
+SELECT CAST(user_id AS text),
+       COALESCE(CAST(organization_id AS text), :default_organization),
+       minute / 60 AS hour, count(*) AS source_rows,
        bit_or(CASE WHEN ssh THEN CAST(1 AS bigint) << CAST(minute % 60 AS int) ELSE 0 END),
        bit_or(CASE WHEN desktop THEN CAST(1 AS bigint) << CAST(minute % 60 AS int) ELSE 0 END),
        bit_or(CASE WHEN pty THEN CAST(1 AS bigint) << CAST(minute % 60 AS int) ELSE 0 END)
@@ -260,17 +274,31 @@ FROM stat
 GROUP BY user_id, organization_id, minute / 60
 """
 _AGENT_SUMMARY = """
-SELECT count(*) FILTER (WHERE a.created_at <= :latest AND {sessions}),
-       count(*) FILTER (WHERE a.created_at > :latest AND {sessions}),
+SELECT count(*) FILTER (WHERE a.created_at <= :latest AND (k.ssh OR k.desktop OR k.pty)),
+       count(*) FILTER (WHERE a.created_at > :latest AND (k.ssh OR k.desktop OR k.pty)),
        max(a.created_at) FILTER (WHERE a.created_at <= :latest)
 FROM workspace_agent_stats AS a
+{kinds}
 WHERE a.created_at > :since AND a.user_id <> ALL (CAST(:system_users AS uuid[]))
 """
 
 
+_AGENT_AHEAD = """
+SELECT (SELECT count(*) FROM workspace_agent_stats AS a
+        {kinds}
+        WHERE a.created_at > :latest AND a.user_id <> ALL (CAST(:system_users AS uuid[]))
+          AND (k.ssh OR k.desktop OR k.pty)),
+       (SELECT max(created_at) FROM workspace_agent_stats
+        WHERE created_at > :since AND created_at <= :latest)
+"""
+"""A later read's summary, from the index: future rows with sessions, and the newest time."""
+
+
 _AGENT_TOO_OLD = """
 SELECT count(*) FROM workspace_agent_stats AS a
-WHERE a.created_at <= :since AND a.user_id <> ALL (CAST(:system_users AS uuid[])) AND {sessions}
+{kinds}
+WHERE a.created_at <= :since AND a.user_id <> ALL (CAST(:system_users AS uuid[]))
+  AND (k.ssh OR k.desktop OR k.pty)
 """
 
 
@@ -279,24 +307,28 @@ class AgentSessions(TableReader):
 
     table = "workspace_agent_stats"
     _CREATED = "workspace_agent_stats.created_at"
+    _count_as_read = False
 
-    def _counts(self) -> dict[str, str]:
+    def _kinds(self) -> str:
+        """SQL joining each row's session kinds: ``k.ssh``, ``k.desktop`` and ``k.pty``.
+
+        ``OFFSET 0`` keeps the subquery whole, so each count is read once per row, not once
+        per mention (reading a JSON key is the costliest part of the query).
+        """
         if self.shape.session_counts_json:  # keyed by Coder's canonical app names
-            return {
-                kind: f"COALESCE(CAST(a.session_counts ->> '{key}' AS numeric), 0)"
-                for kind, key in (
-                    ("ssh", "ssh"),
-                    ("vscode", "vscode"),
-                    ("jetbrains", "jetbrains"),
-                    ("pty", "reconnecting_pty"),
-                )
-            }
-        return {
-            "ssh": "a.session_count_ssh",
-            "vscode": "a.session_count_vscode",
-            "jetbrains": "a.session_count_jetbrains",
-            "pty": "a.session_count_reconnecting_pty",
-        }
+            ssh, vscode, jetbrains, pty = (
+                f"COALESCE(CAST(a.session_counts ->> '{key}' AS numeric), 0)"
+                for key in ("ssh", "vscode", "jetbrains", "reconnecting_pty")
+            )
+        else:
+            ssh, vscode, jetbrains, pty = (
+                f"a.session_count_{kind}"
+                for kind in ("ssh", "vscode", "jetbrains", "reconnecting_pty")
+            )
+        return (
+            f"CROSS JOIN LATERAL (SELECT {ssh} > 0 AS ssh, "
+            f"({vscode} > 0 OR {jetbrains} > 0) AS desktop, {pty} > 0 AS pty OFFSET 0) AS k"
+        )
 
     def _parameters(self) -> dict[str, object]:
         return {
@@ -305,18 +337,33 @@ class AgentSessions(TableReader):
             "system_users": self.window.system_users,
         }
 
-    async def summarize(self, connection: AsyncConnection) -> int:
-        """Count the rows with sessions and find the newest time read."""
-        counts = self._counts()
-        sessions = " OR ".join(f"{counts[k]} > 0" for k in ("ssh", "vscode", "jetbrains", "pty"))
+    async def summarize(self, connection: AsyncConnection) -> int | None:
+        """Count the rows with sessions and find the newest time read.
+
+        A later read does not count ahead (that would read its look-back, an hour of every
+        agent's stats, twice): its rows are counted as they are read, and the newest time and
+        the future rows come from the ``created_at`` index.
+        """
+        if self._CREATED in self.old_positions:
+            skipped, newest = (
+                await connection.execute(
+                    sa.text(_AGENT_AHEAD.format(kinds=self._kinds())), self._parameters()
+                )
+            ).one()
+            self.skipped = int(skipped)
+            if newest is not None:
+                self.positions[self._CREATED] = to_epoch_us(newest)
+            self._count_as_read = True
+            return None
+        kinds = self._kinds()
         rows, skipped, newest = (
             await connection.execute(
-                sa.text(_AGENT_SUMMARY.format(sessions=f"({sessions})")), self._parameters()
+                sa.text(_AGENT_SUMMARY.format(kinds=kinds)), self._parameters()
             )
         ).one()
         self.rows, self.skipped = int(rows), int(skipped)
         if self._CREATED not in self.old_positions:  # a first read: count what it leaves out
-            too_old = _AGENT_TOO_OLD.format(sessions=f"({sessions})")
+            too_old = _AGENT_TOO_OLD.format(kinds=kinds)
             self.skipped += await _count(connection, too_old, self._parameters())
         if newest is not None:
             self.positions[self._CREATED] = to_epoch_us(newest)
@@ -324,16 +371,17 @@ class AgentSessions(TableReader):
 
     def statement(self) -> sa.TextClause:
         """Minute masks per user, organization and hour: SSH, desktop IDEs, web terminals."""
-        counts = self._counts()
-        sql = _AGENT_STATS.format(
-            ssh=counts["ssh"],
-            vscode=counts["vscode"],
-            jetbrains=counts["jetbrains"],
-            pty=counts["pty"],
-        )
+        sql = _AGENT_STATS.format(kinds=self._kinds(), minute=epoch_minute("a.created_at"))
         return sa.text(sql).bindparams(
             **self._parameters(), default_organization=self.window.default_organization
         )
+
+    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Minutes, int], None]:
+        """The rows' cells, counting the rows as they are read when ``summarize`` did not."""
+        async for cells, covered in super().cells(connection):
+            if self._count_as_read:
+                self.rows += covered
+            yield cells, covered
 
     def categories(self) -> tuple[Category, ...]:
         """Tunnel, the configured desktop IDE category, and Web Terminal masks."""
@@ -384,7 +432,7 @@ class Logins(TableReader):
     def statement(self) -> sa.TextClause:
         """(user, minute) of each login up to the latest time."""
         return sa.text(
-            f"SELECT user_id, CAST(floor(extract(epoch FROM t) / 60) AS bigint) "
+            f"SELECT user_id, {epoch_minute('t')} "
             f"FROM ({self._query()}) AS logins WHERE t <= :latest"
         ).bindparams(**self._parameters())
 
