@@ -183,6 +183,16 @@ def _replica_values(
     return out
 
 
+def _row(
+    metric: str,
+    values: Sequence[float | str | None],
+    target: dict[str, str],
+    labels: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """One ``input_series`` entry: the series with its target's and own labels, and values."""
+    return {"series": metric + braces({**target, **(labels or {})}), "values": expanding(values)}
+
+
 def input_series(scenario: Scenario, users: list[User]) -> list[dict[str, str]]:
     """Every series the scenario's replicas export, and ``up`` for each."""
     steps = scenario.steps
@@ -196,38 +206,20 @@ def input_series(scenario: Scenario, users: list[User]) -> list[dict[str, str]]:
     rows = []
     for replica in scenario.replicas:
         target = {"job": scenario.job, "instance": replica.instance}
-
-        def row(
-            metric: str,
-            values: list[float | str | None],
-            target: dict[str, str] = target,
-            **labels: str,
-        ) -> dict[str, str]:
-            return {"series": metric + braces({**target, **labels}), "values": expanding(values)}
-
         for (organization, category), values in sorted(gauges.items()):
             labels = {"organization": organization, "category": category, "window": "1h"}
             series = _replica_values(replica, steps, values, kind="gauge")
-            rows.append(row("usage_active_users", series, **labels))
-        rows.append(row("up", _replica_values(replica, steps, clock, kind="up")))
-        rows.append(row("usage_up", _replica_values(replica, steps, clock, kind="usage_up")))
+            rows.append(_row("usage_active_users", series, target, labels))
+        rows.append(_row("up", _replica_values(replica, steps, clock, kind="up"), target))
+        usage_up = _replica_values(replica, steps, clock, kind="usage_up")
+        rows.append(_row("usage_up", usage_up, target))
         refreshed = _replica_values(replica, steps, clock, kind="timestamp")
-        rows.append(row("usage_last_refresh_timestamp_seconds", refreshed))
+        rows.append(_row("usage_last_refresh_timestamp_seconds", refreshed, target))
         source = {"source": SOURCE}
-        rows.append(
-            row(
-                "usage_source_last_success_timestamp_seconds",
-                _replica_values(replica, steps, synced, kind="timestamp"),
-                **source,
-            )
-        )
-        rows.append(
-            row(
-                "usage_source_errors_total",
-                _replica_values(replica, steps, errors, kind="timestamp"),
-                **source,
-            )
-        )
+        succeeded = _replica_values(replica, steps, synced, kind="timestamp")
+        rows.append(_row("usage_source_last_success_timestamp_seconds", succeeded, target, source))
+        failed = _replica_values(replica, steps, errors, kind="timestamp")
+        rows.append(_row("usage_source_errors_total", failed, target, source))
     return rows
 
 

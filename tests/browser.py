@@ -76,7 +76,7 @@ class Browser:
 
     def requests(self) -> list[dict[str, Any]]:
         """Every request sent since the browser started: ``url``, ``headers``, ``document``…"""
-        for entry in self.driver.get_log("performance"):
+        for entry in self.log("performance"):
             message = json.loads(entry["message"])["message"]
             if message["method"] == "Network.requestWillBeSent":
                 params = message["params"]
@@ -92,8 +92,14 @@ class Browser:
                 "return [location.href, document.body.dataset.state, document.body.dataset.query,"
                 " document.getElementById('message-text')?.textContent]"
             )
-            console = [entry["message"] for entry in self.driver.get_log("browser")][-5:]
+            console = [entry["message"] for entry in self.log("browser")][-5:]
             raise AssertionError(f"timed out; page {page}; console {console}") from None
+
+    def log(self, kind: str) -> list[dict[str, Any]]:
+        """Chromium's log entries of ``kind`` (``browser``, ``performance``) since the last call."""
+        # selenium leaves get_log unannotated; it returns the driver's list of entry objects.
+        entries: list[dict[str, Any]] = self.driver.get_log(kind)  # type: ignore[no-untyped-call]
+        return entries
 
     def run(self, script: str, *args: Any) -> Any:
         """Run JavaScript in the page; its ``return`` value."""

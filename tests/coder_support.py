@@ -45,6 +45,12 @@ def scheduler(store: Store, config: Config) -> SyncScheduler:
     return SyncScheduler(CoderSource(store, config), store, interval=config.coder_sync_interval)
 
 
+def coder_source(sync: SyncScheduler) -> CoderSource:
+    """The scheduler's source, which ``scheduler`` made a Coder source."""
+    assert isinstance(sync.source, CoderSource)
+    return sync.source
+
+
 async def stored_minutes(store: Store) -> set[Minute]:
     """Every (user, organization, category, minute) of real organizations and categories."""
     minutes: set[Minute] = set()

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config, normalize_database_url
 from exporter.store import Store
@@ -41,11 +42,11 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         yield url.replace("postgresql+psycopg://", "postgresql://")
         return
     try:
-        import pgserver  # noqa: PLC0415  (only needed without a configured server)
+        from pgserver import postgres_server  # noqa: PLC0415  (only needed without a configured server)
     except ImportError:
         pytest.skip("no PostgreSQL: set USAGE_METRICS_TEST_DATABASE_URL or install pgserver")
     data = pgserver_data_dir()
-    server = pgserver.get_server(data, cleanup_mode="stop")
+    server = postgres_server.get_server(data, cleanup_mode="stop")
     yield server.get_uri()
     server.cleanup()
     shutil.rmtree(data, ignore_errors=True)
@@ -150,7 +151,9 @@ async def store(config: Config, clock: FakeClock) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, config: Config, clock: FakeClock) -> TestClient[Any, Any]:
+async def client(
+    aiohttp_client: AiohttpClient, config: Config, clock: FakeClock
+) -> TestClient[Any, Any]:
     """The real application, served over HTTP on a local port."""
     return await aiohttp_client(create_app(config, clock=clock))
 
@@ -164,7 +167,7 @@ class ServiceTestServer(TestServer):
 
 @pytest.fixture
 async def service_client(
-    aiohttp_client: Any, config: Config, clock: FakeClock
+    aiohttp_client: AiohttpClient, config: Config, clock: FakeClock
 ) -> TestClient[Any, Any]:
     """The real application served as ``serve`` serves it (JSON protocol errors, no cancelling)."""
     return await aiohttp_client(ServiceTestServer(create_app(config, clock=clock)))

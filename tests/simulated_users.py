@@ -134,9 +134,9 @@ def hourly_active_users(
                 for first, end in _reaching(user, session, fault):
                     low = -(-first * MINUTE // step)
                     high = ((end - 1) * MINUTE + HOUR - 1) // step
-                    samples = range(max(low, 0), min(high, steps - 1) + 1)
-                    covered[session.category].update(samples)
-                    covered["any"].update(samples)
+                    reached = range(max(low, 0), min(high, steps - 1) + 1)
+                    covered[session.category].update(reached)
+                    covered["any"].update(reached)
         for category, samples in covered.items():
             for organization in (user.organization, "any"):
                 series = counts[(organization, category)]

@@ -6,18 +6,19 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import QueuePool
 
-from exporter.sources import SourceError
-from exporter.sources.coder import source as coder_source
+from exporter.sources import SourceError, SyncScheduler
+from exporter.sources.coder import source as source_module
 from exporter.store import Store
 from exporter.store.sources import read_pass, read_positions
-from tests.coder_support import coder_config, rules, scheduler, stored_minutes
+from tests.coder_support import coder_config, coder_source, rules, scheduler, stored_minutes
 from tests.coderdb import coder_database, fill
 from tests.coderdb.generate import CoderData, generate
 from tests.coderdb.oracle import expected_minutes
@@ -73,14 +74,14 @@ async def test_an_unknown_shape_fails_the_pass_in_one_line_and_moves_nothing(
     url, _ = coder
     sync = scheduler(store, store.config)
     await sync.run_pass(wait=True)
-    assert len(sync.source.stored) > 0  # the look-back's minutes, known to be stored
+    assert len(coder_source(sync).stored) > 0  # the look-back's minutes, known to be stored
     before = await _state(store)
     with connect(url) as connection:
-        connection.execute(change)  # type: ignore[arg-type]
+        connection.execute(change)
     with pytest.raises(SourceError) as failure:
         await sync.run_pass(wait=True)
     await sync.source.close()
-    assert len(sync.source.stored) == 0  # after a failure the next pass sends all it reads
+    assert len(coder_source(sync).stored) == 0  # after a failure the next pass sends all it reads
     assert str(failure.value) == message
     assert (sync.status.up, sync.status.errors) == (False, 1)
     positions, ok = await _state(store)
@@ -122,11 +123,11 @@ async def test_the_documented_grants_are_enough_and_each_one_is_needed(
         always, optional = _readme_grants(role, database)
         with connect(url) as connection:
             for statement in always:
-                connection.execute(statement)  # type: ignore[arg-type]
+                connection.execute(statement)
             for statement in optional:
                 # docs/coder.md: a statement naming a column this version lacks fails harmlessly.
                 with contextlib.suppress(psycopg.errors.UndefinedColumn):
-                    connection.execute(statement)  # type: ignore[arg-type]
+                    connection.execute(statement)
         reader_url = psycopg.conninfo.make_conninfo(url, user=role)
         config = coder_config(database_url, reader_url)
         store = Store.open(config, clock=clock)
@@ -137,20 +138,20 @@ async def test_the_documented_grants_are_enough_and_each_one_is_needed(
             assert await stored_minutes(store) == expected_minutes(data, rules(config))
             column = "session_counts" if shape.session_counts_json else "session_count_ssh"
             with connect(url) as connection:
-                connection.execute(f"REVOKE SELECT ({column}) ON workspace_agent_stats FROM {role}")  # type: ignore[arg-type]
+                connection.execute(f"REVOKE SELECT ({column}) ON workspace_agent_stats FROM {role}")
             with pytest.raises(
                 SourceError, match=rf"the role may not read workspace_agent_stats\.{column}"
             ):
                 await sync.run_pass(wait=True)
             with connect(url) as connection:
-                connection.execute(f"SET ROLE {role}")  # type: ignore[arg-type]
+                connection.execute(f"SET ROLE {role}")
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
                     connection.execute("SELECT hashed_secret FROM api_keys")  # never granted
             await sync.source.close()
         finally:
             await store.close()
     with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        admin.execute(f"DROP ROLE {role}")  # type: ignore[arg-type]
+        admin.execute(f"DROP ROLE {role}")
 
 
 class _KillCoderOnce:
@@ -205,7 +206,7 @@ async def test_the_store_failing_mid_pass_fails_it_and_the_next_pass_stores_ever
     the reading, moves no position, and the next pass stores exactly the oracle's minutes.
     """
     _, data = coder
-    monkeypatch.setattr(coder_source, "BATCH_CELLS", 40)
+    monkeypatch.setattr(source_module, "BATCH_CELLS", 40)
     expected = expected_minutes(data, rules(store.config))
     users = sorted({user for user, *_ in expected})
     victim = users[len(users) // 2]
@@ -257,7 +258,7 @@ async def test_two_replicas_never_run_passes_at_once(
             blocker.execute("BEGIN")
             blocker.execute("LOCK TABLE workspace_app_stats IN ACCESS EXCLUSIVE MODE")
             running = asyncio.create_task(one.run_pass(wait=False))
-            await _until(lambda: one.source.engine.pool.checkedout() > 0 and _blocked(url))
+            await _until(lambda: _checked_out(one) > 0 and _blocked(url))
             assert await two.run_pass(wait=False) is None  # skipped: the other one is syncing
             assert not running.done()
             blocker.execute("ROLLBACK")
@@ -271,6 +272,13 @@ async def test_two_replicas_never_run_passes_at_once(
         await second.close()
 
 
+def _checked_out(sync: SyncScheduler) -> int:
+    """Connections the scheduler's source holds from its pool."""
+    pool = coder_source(sync).engine.pool
+    assert isinstance(pool, QueuePool)
+    return pool.checkedout()
+
+
 def _blocked(url: str) -> bool:
     """Someone waits for a lock in Coder's database."""
     with connect(url) as connection:
@@ -281,9 +289,9 @@ def _blocked(url: str) -> bool:
     return bool(waiting and waiting[0])
 
 
-async def _until(condition: object) -> None:
+async def _until(condition: Callable[[], bool]) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 20
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert loop.time() < deadline, "timed out"
         await asyncio.sleep(0.05)

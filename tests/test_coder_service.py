@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_aiohttp import AiohttpClient
 
 from exporter.cli import main
 from exporter.config import Config, normalize_database_url
@@ -29,7 +30,7 @@ from tests.support import T0, FakeClock, iso
 
 
 async def test_serve_syncs_in_the_background_and_exports_the_source(
-    aiohttp_client: Any, database_url: str, coder: tuple[str, CoderData], clock: FakeClock
+    aiohttp_client: AiohttpClient, database_url: str, coder: tuple[str, CoderData], clock: FakeClock
 ) -> None:
     """With a Coder URL the service syncs at start; /metrics shows the source and its numbers."""
     url, data = coder
@@ -59,7 +60,7 @@ async def test_serve_syncs_in_the_background_and_exports_the_source(
     assert active(samples, "any", "any", "1d") == expected[(None, 0, "1d")] > 0
 
 
-async def test_no_source_no_source_series(aiohttp_client: Any, database_url: str) -> None:
+async def test_no_source_no_source_series(aiohttp_client: AiohttpClient, database_url: str) -> None:
     """Without a Coder URL no usage_source_* series is exported at all."""
     client = await aiohttp_client(create_app(Config(database_url=database_url)))
     samples = await scrape(client)
@@ -182,7 +183,7 @@ def test_sync_once_then_serve_shows_the_right_numbers(
             timeout=120,
         )
         assert done.returncode == 0, done.stderr
-    token = subprocess.run(
+    subprocess.run(
         [sys.executable, "-m", "exporter", "users", "create", "auditor", "--role", "site-auditor"],
         env={**os.environ, "USAGE_METRICS_DATABASE_URL": store},
         capture_output=True,

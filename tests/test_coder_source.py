@@ -7,11 +7,11 @@ import datetime as dt
 import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config, normalize_database_url
 from exporter.model import Category
@@ -27,7 +27,7 @@ from tests.coder_support import (
     stored_minutes,
 )
 from tests.coderdb import coder_database, fill
-from tests.coderdb.generate import CoderData, Scale, generate
+from tests.coderdb.generate import AgentStat, ApiKey, AuditLog, CoderData, Scale, generate
 from tests.coderdb.oracle import Minute, counts, expected_minutes
 from tests.coderdb.schema import NEWEST, OLDER, Shape
 from tests.coderdb.timeline import Timeline, connect
@@ -79,7 +79,11 @@ async def test_one_pass_stores_exactly_the_oracles_minutes(
 
 @pytest.mark.parametrize("shape", [NEWEST, OLDER], ids=lambda shape: shape.name)
 async def test_every_report_and_gauge_equals_the_oracle(
-    aiohttp_client: Any, postgres_admin_url: str, database_url: str, clock: FakeClock, shape: Shape
+    aiohttp_client: AiohttpClient,
+    postgres_admin_url: str,
+    database_url: str,
+    clock: FakeClock,
+    shape: Shape,
 ) -> None:
     """Reports for every action and organization, and every gauge, are the oracle's counts."""
     with coder_database(postgres_admin_url, shape) as url:
@@ -194,11 +198,12 @@ async def test_any_split_of_the_rows_into_passes_gives_the_same_store(
     """However passes fall between Coder's writes (some committed late), the end is the same."""
     data = generate(NEWEST, T0, dataclasses.replace(SMALL, seed=seed))
     rng = random.Random(seed)
-    late = frozenset(
-        row.id
-        for row in [*data.agent_stats, *data.api_keys, *data.audit_logs]
-        if rng.random() < late_share
-    )
+    rows: list[AgentStat | ApiKey | AuditLog] = [
+        *data.agent_stats,
+        *data.api_keys,
+        *data.audit_logs,
+    ]
+    late = frozenset(row.id for row in rows if rng.random() < late_share)
     _empty(coder_url)
     timeline = Timeline(coder_url, data, late=late)
     clock = FakeClock()

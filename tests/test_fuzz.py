@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
+from pytest_aiohttp import AiohttpClient
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -599,7 +600,7 @@ async def test_known_token_id_with_a_hostile_secret_is_401(
 
 
 async def test_metrics_token_header_with_non_utf8_bytes_is_401(
-    aiohttp_client: Any, config: Config, clock: FakeClock
+    aiohttp_client: AiohttpClient, config: Config, clock: FakeClock
 ) -> None:
     """With USAGE_METRICS_METRICS_TOKEN set, a non-UTF-8 bearer on /metrics is a 401."""
     guarded = await aiohttp_client(

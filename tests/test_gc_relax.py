@@ -61,7 +61,7 @@ def test_the_collector_still_collects_inside() -> None:
     try:
         with gc_relaxed():
             assert gc.isenabled()
-            kept = [[] for _ in range(3 * RELAXED_THRESHOLD)]
+            kept: list[list[int]] = [[] for _ in range(3 * RELAXED_THRESHOLD)]
     finally:
         gc.callbacks.remove(count)
     assert kept

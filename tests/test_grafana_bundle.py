@@ -13,7 +13,7 @@ import promql_parser
 import pytest
 import yaml
 
-from bundle import Settings, recording
+from bundle import Settings, recording, rules
 from bundle.grafana import dashboards
 from bundle.grafana.constants import ACTIONS as GENERATOR_ACTIONS
 from exporter.model import Category
@@ -356,7 +356,12 @@ def test_sql_organization_variable_yields_any_first(name: str) -> None:
 @pytest.mark.parametrize("name", PROMETHEUS_DASHBOARDS)
 def test_promql_parses_and_names_only_exported_metrics(name: str) -> None:
     """Every PromQL expression parses and selects only metrics the service exports (or up)."""
-    recorded = {rule.record for group in recording.groups(Settings()) for rule in group.rules}
+    recorded = {
+        rule.record
+        for group in recording.groups(Settings())
+        for rule in group.rules
+        if isinstance(rule, rules.Recording)
+    }
     allowed = set(exported_sample_names()) | {"up"} | recorded
     exprs = promql_expressions(load(name))
     assert exprs

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config
 from exporter.web import create_app
@@ -52,7 +53,7 @@ def _largest_batch() -> dict[str, Any]:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="RSS is read from /proc")
 async def test_the_largest_batch_keeps_healthz_answering(
-    aiohttp_client: Any, postgres_databases: PostgresDatabases
+    aiohttp_client: AiohttpClient, postgres_databases: PostgresDatabases
 ) -> None:
     """10,000 sessions of 24 h: /healthz keeps answering while they are stored; RSS is bounded.
 

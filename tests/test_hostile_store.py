@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config
 from exporter.web import create_app
@@ -35,11 +36,11 @@ REFRESH = 1.0
 def private_postgres() -> Iterator[tuple[str, Path]]:
     """A PostgreSQL server of this module's own: its URL and data directory."""
     try:
-        import pgserver  # noqa: PLC0415  (only this test needs a server of its own)
+        from pgserver import postgres_server  # noqa: PLC0415  (only this test needs a server of its own)
     except ImportError:
         pytest.skip("the frozen-store test needs the pgserver package")
     data = pgserver_data_dir()
-    server = pgserver.get_server(data, cleanup_mode="stop")
+    server = postgres_server.get_server(data, cleanup_mode="stop")
     yield _sqlalchemy_url(server.get_uri()), data
     server.cleanup()
     shutil.rmtree(data, ignore_errors=True)
@@ -68,7 +69,9 @@ async def _usage_up(client: Client) -> float:
 
 
 async def test_a_frozen_postgresql_is_reported_like_a_down_one(
-    aiohttp_client: Any, private_postgres: tuple[str, Path], caplog: pytest.LogCaptureFixture
+    aiohttp_client: AiohttpClient,
+    private_postgres: tuple[str, Path],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """SIGSTOP: /readyz, ingest 503 within the deadline; usage_up 0 within interval + deadline."""
     url, data = private_postgres

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config
 from exporter.model import Category
@@ -50,7 +51,7 @@ async def test_missing_organization_means_the_default_organization(
 
 
 async def test_default_organization_follows_the_configuration(
-    aiohttp_client: Any, database_url: str, clock: FakeClock
+    aiohttp_client: AiohttpClient, database_url: str, clock: FakeClock
 ) -> None:
     """With ``default_organization=coder`` events without one go to ``coder``."""
     config = Config(database_url=database_url, default_organization="coder")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config
 from exporter.model import Category
@@ -79,7 +80,7 @@ async def test_session_straddling_the_horizon_keeps_only_minutes_inside(
 
 
 async def test_shorter_retention_moves_the_horizon(
-    aiohttp_client: Any, database_url: str, clock: FakeClock
+    aiohttp_client: AiohttpClient, database_url: str, clock: FakeClock
 ) -> None:
     """With a 2-day retention an event from 3 days ago is refused, one from yesterday kept."""
     config = Config(database_url=database_url, retention=2 * 86400, dormancy=86400)
@@ -93,7 +94,7 @@ async def test_shorter_retention_moves_the_horizon(
 
 
 async def test_no_retention_reaches_before_1970(
-    aiohttp_client: Any, database_url: str, clock: FakeClock
+    aiohttp_client: AiohttpClient, database_url: str, clock: FakeClock
 ) -> None:
     """With a retention of a century, a minute before 1970 is still refused; 1970 is kept."""
     config = Config(database_url=database_url, retention=100 * 365 * 86400, dormancy=86400)
@@ -252,7 +253,7 @@ class Limited:
 
 
 @pytest.fixture
-async def limited(aiohttp_client: Any, database_url: str, clock: FakeClock) -> Limited:
+async def limited(aiohttp_client: AiohttpClient, database_url: str, clock: FakeClock) -> Limited:
     """The app with ``max_organizations=2``."""
     config = Config(database_url=database_url, max_organizations=2)
     client = await aiohttp_client(create_app(config, clock=clock))

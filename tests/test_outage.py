@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config
 from exporter.web import create_app
@@ -76,7 +77,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 @pytest.fixture
 async def outage_client(
-    aiohttp_client: Any, private_postgres: PrivatePostgres, clock: FakeClock
+    aiohttp_client: AiohttpClient, private_postgres: PrivatePostgres, clock: FakeClock
 ) -> TestClient[Any, Any]:
     """The app over the private server."""
     config = Config(database_url=private_postgres.url)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config, normalize_database_url
 from exporter.store import Store
@@ -128,7 +129,9 @@ def test_logs_never_contain_tokens(tmp_path: Path) -> None:
     assert forged.split("_", 2)[2] not in logs
 
 
-async def test_sqlite_takes_concurrent_writers(aiohttp_client: Any, tmp_path: Path) -> None:
+async def test_sqlite_takes_concurrent_writers(
+    aiohttp_client: AiohttpClient, tmp_path: Path
+) -> None:
     """Twenty concurrent batches into SQLite all succeed: no "database is locked"."""
     from exporter.web import create_app  # noqa: PLC0415
     from exporter.web.keys import STORE  # noqa: PLC0415

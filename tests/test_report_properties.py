@@ -169,11 +169,11 @@ def _brute_force(
         last = begin // 60 if finish == begin else -(-finish // 60) - 1
         active.update((f"{prefix}{user}", minute) for minute in range(begin // 60, last + 1))
     buckets: list[dict[str, int]] = [defaultdict(int) for _ in edges[:-1]]
-    for user, minute in active:
+    for member, minute in active:
         moment = minute * 60 * 10**6
         for index, (low, high) in enumerate(itertools.pairwise(edges)):
             if low <= moment < high:
-                buckets[index][user] += 1
+                buckets[index][member] += 1
     return [dict(bucket) for bucket in buckets]
 
 
@@ -291,7 +291,7 @@ async def test_split_at_a_boundary(
     left = await _report_body(store, {**params, "end": b})
     right = await _report_body(store, {**params, "start": b})
     assert left["activity"] + right["activity"] == whole["activity"]
-    totals = defaultdict(int)
+    totals: defaultdict[str, int] = defaultdict(int)
     for part in (left, right):
         for user_id, user in part["users"].items():
             totals[user_id] += user["total_count"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
 from exporter.config import Config, normalize_database_url
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, tmp_path: Path) -> Client:
+async def client(aiohttp_client: AiohttpClient, tmp_path: Path) -> Client:
     """The real application over HTTP, on SQLite only: the view never touches the store."""
     config = Config(database_url=normalize_database_url(f"sqlite:///{tmp_path / 'store.db'}"))
     return await aiohttp_client(create_app(config))
