@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from exporter.model import DAY
 from exporter.store import day_blocks
 from exporter.store.day_blocks import DayKey
+from exporter.store.ordering import in_key_order
 from exporter.store.schema import ADDED_COLUMNS, LAST_SEEN_COLUMNS, MASK_COLUMNS
 from exporter.store.sql import array_parameter
 
@@ -147,7 +148,7 @@ _CHUNK = 20_000
 def _ordered_arrays(
     rows: dict[HourKey, list[int]],
 ) -> tuple[list[tuple[HourKey, list[int]]], dict[str, str]]:
-    ordered = sorted(rows.items())
+    ordered = in_key_order(rows)
     return ordered, _arrays(ordered)
 
 
