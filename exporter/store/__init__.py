@@ -183,11 +183,16 @@ class Store:
             return await self.within_deadline(self._ingest(events))
         # A large batch holds hundreds of megabytes while it is stored: one at a time, so
         # that memory stays bounded however many arrive at once, and handed back afterwards.
-        async with self._large_batches:
-            try:
-                return await self.within_deadline(self._ingest(events))
-            finally:
-                give_back()
+        # The next one starts when this one's work has ended, not when its caller was
+        # answered at the deadline (the work may still be winding down).
+        await self._large_batches.acquire()
+        work = asyncio.ensure_future(self._ingest(events))
+        work.add_done_callback(self._large_batch_done)
+        return await self.within_deadline(work)
+
+    def _large_batch_done(self, _work: asyncio.Future[IngestResult]) -> None:
+        give_back()
+        self._large_batches.release()
 
     async def _ingest(self, events: list[Event]) -> IngestResult:
         for attempt in range(_INGEST_ATTEMPTS):
