@@ -3,7 +3,8 @@
 A refresh reads the store (``exporter.store.gauges``), builds a new immutable ``Exposition``
 and swaps it in with one assignment, so a scrape sees either the old or the new one, never a
 half-done one. Refreshes never overlap (single flight). A failed refresh keeps the
-previous snapshot and is only visible as ``usage_up 0`` and ``usage_refresh_errors_total``.
+previous snapshot and is only visible as ``usage_up 0`` and ``usage_refresh_errors_total``;
+so is a store that was read but refuses writes (``Store.write_fault``), with the new values.
 Every so often the same task prunes rollup hours older than the retention, and once a UTC day
 has ended it closes it: writes its totals into the day blocks (``exporter.store.day_blocks``).
 """
@@ -56,12 +57,18 @@ class Refresher:
             try:
                 readings = await self.store.within_deadline(self._read(now))
                 exposition = Exposition(readings)
+                fault = await self.store.within_deadline(self.store.write_fault())
             except Exception:
                 self.status.up = False
                 self.status.errors += 1
                 log.warning("refresh failed; serving the previous values", exc_info=True)
                 return False
             self.exposition = exposition
+            if fault is not None:  # read, but the store takes no activity: not up
+                self.status.up = False
+                self.status.errors += 1
+                log.warning("refresh: the store refuses writes: %s", fault)
+                return False
             self.status.up = True
             self.status.last_success = self.store.clock()
             self.status.last_duration = self._monotonic() - started
