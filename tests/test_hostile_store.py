@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
@@ -26,7 +27,7 @@ from exporter.config import Config
 from exporter.store import Store
 from exporter.web import create_app
 from exporter.web.keys import REFRESHER, STORE
-from tests.conftest import ServiceTestServer, _sqlalchemy_url
+from tests.conftest import PostgresDatabases, ServiceTestServer, _sqlalchemy_url
 from tests.metrics_helpers import scrape, value
 from tests.support import FakeClock, event, make_token, pgserver_data_dir, post_events
 
@@ -188,3 +189,40 @@ async def test_a_full_sqlite_database_is_not_ready_until_it_has_room(
     assert await _ready_and_up(client) == (200, 1)
     assert "the store takes writes again" in [r.getMessage() for r in caplog.records]
     assert (await post_events(client, headers, batch))[0] == 200
+
+
+async def test_a_read_only_postgresql_database_is_not_ready_until_it_takes_writes(
+    aiohttp_client: Any, postgres_databases: PostgresDatabases, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``default_transaction_read_only``: 503s, /readyz 503, usage_up 0; all recover when lifted."""
+    url = postgres_databases.create()
+    name = sa.make_url(url).database
+    client: Client = await aiohttp_client(
+        ServiceTestServer(create_app(Config(database_url=url), clock=FakeClock()))
+    )
+    store = client.app[STORE]
+    headers = {"Session-Token": await make_token(store, "a", roles=["site-admin"])}
+
+    async def read_only(on: bool) -> None:
+        async with await psycopg.AsyncConnection.connect(
+            postgres_databases.admin_url, autocommit=True
+        ) as admin:
+            setting = "on" if on else "off"
+            await admin.execute(
+                f'ALTER DATABASE "{name}" SET default_transaction_read_only = {setting}'
+            )
+        await store.engine.dispose()  # sessions take the setting when they start
+
+    await read_only(True)
+    caplog.set_level(logging.INFO)
+    status, body = await post_events(client, headers, [event()])
+    assert status == 503, body
+    assert body["message"].startswith("The activity store refuses writes")
+    refusals = [r.getMessage() for r in _refusals(caplog)]
+    assert len(refusals) == 1
+    assert refusals[0].startswith("the store refuses writes: ReadOnlySqlTransaction:"), refusals
+    assert await _ready_and_up(client) == (503, 0)
+    await read_only(False)
+    assert await _ready_and_up(client) == (200, 1)
+    assert (await post_events(client, headers, [event()]))[0] == 200
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
