@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from exporter.events import MAX_EVENTS, Event
 from exporter.model import Category
-from exporter.store import Store, directory
+from exporter.store import Store
 
 DAY = 86400
 
@@ -76,13 +76,8 @@ async def load(store: Store, scale: Scale, *, now: float, users: int | None = No
     count = users or scale.users
     async with store.write() as connection:
         for org in range(scale.organizations):
-            await directory.put_organization(
-                connection,
-                f"org-{org:03d}",
-                name=f"team-{org:03d}",
-                display_name=f"Team {org}",
-                now=now - (scale.days + 30) * DAY,
-                max_organizations=store.config.max_organizations,
+            await store.directory(connection, now=now - (scale.days + 30) * DAY).put_organization(
+                f"org-{org:03d}", name=f"team-{org:03d}", display_name=f"Team {org}"
             )
     first_day = int(now // DAY - scale.days) * DAY
     minutes = 0

@@ -43,7 +43,7 @@ from bench.dataset import load as load_dataset
 from bench.service import bare_server, peak_rss_mib, service
 from exporter.config import Config, normalize_database_url
 from exporter.store import Store
-from exporter.store.directory import UserRecord, put_user
+from exporter.store.directory import UserRecord
 from exporter.store.tokens import create_token
 
 
@@ -142,12 +142,8 @@ async def prepare(url: str, scale: Scale, users: int | None = None) -> tuple[str
         await load_dataset(store, scale, now=time.time(), users=users)
         loaded = time.perf_counter() - started
         async with store.write() as connection:
-            await put_user(
-                connection,
-                "bench-admin",
-                UserRecord(username="bench-admin", roles=["site-admin"]),
-                now=time.time(),
-                max_organizations=10_000,
+            await store.directory(connection, now=time.time()).put_user(
+                "bench-admin", UserRecord(username="bench-admin", roles=["site-admin"])
             )
             token = await create_token(connection, "bench-admin", now=time.time(), lifetime=None)
         if store.engine.dialect.name == "postgresql":

@@ -22,7 +22,7 @@ from exporter.model import DAY
 from exporter.process_state import RefreshStatus
 from exporter.store import Store
 from exporter.store.day_blocks import close_days
-from exporter.store.gauges import GaugeReadings, prune, read_gauges
+from exporter.store.gauges import GaugeReadings, prune
 
 log = logging.getLogger("exporter.refresh")
 PRUNE_EVERY_SECONDS = 600.0
@@ -76,7 +76,7 @@ class Refresher:
 
     async def _read(self, now: float) -> GaugeReadings:
         async with self.store.read() as connection:
-            return await read_gauges(connection, now=now, dormancy=self.store.config.dormancy)
+            return await self.store.read_gauges(connection, now=now)
 
     async def prune_if_due(self) -> None:
         """Delete rollup hours older than the retention, at most every ten minutes."""

@@ -30,27 +30,19 @@ async def put_user(
 ) -> None:
     """PUT a user's profile into the directory."""
     async with store.write() as connection:
-        await directory.put_user(
-            connection,
+        await store.directory(connection).put_user(
             user_id,
             directory.UserRecord(
                 username=username, name=name, avatar_hash=avatar_hash, roles=list(roles)
             ),
-            now=store.clock(),
-            max_organizations=store.config.max_organizations,
         )
 
 
 async def put_organization(store: Store, organization_id: str, name: str) -> None:
     """PUT an organization into the directory."""
     async with store.write() as connection:
-        await directory.put_organization(
-            connection,
-            organization_id,
-            name=name,
-            display_name=name.title(),
-            now=store.clock(),
-            max_organizations=store.config.max_organizations,
+        await store.directory(connection).put_organization(
+            organization_id, name=name, display_name=name.title()
         )
 
 

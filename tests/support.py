@@ -78,16 +78,13 @@ async def make_token(
 ) -> str:
     """PUT a user with these roles into the directory and return a new token for it."""
     async with store.write() as connection:
-        await directory.put_user(
-            connection,
+        await store.directory(connection).put_user(
             user_id,
             directory.UserRecord(
                 username=username or user_id,
                 roles=list(roles),
                 organizations=dict(organizations or {}),
             ),
-            now=store.clock(),
-            max_organizations=store.config.max_organizations,
         )
         token = await create_token(connection, user_id, now=store.clock(), lifetime=None)
     return token.text

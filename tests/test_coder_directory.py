@@ -6,10 +6,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from exporter.config import normalize_database_url
+from exporter.sources.coder.directory import read_digest
+from exporter.sources.coder.shape import read_shape
+from exporter.sources.coder.source import create_coder_engine
 from exporter.store import Store, directory
 from exporter.store.gauges import read_gauges
 from exporter.store.sources import StoredUser, read_users
 from tests.coder_support import DORMANCY, coder_config, scheduler
+from tests.coderdb import sqlalchemy_url
 from tests.coderdb.generate import CoderData
 from tests.coderdb.timeline import connect
 from tests.support import FakeClock
@@ -157,21 +162,9 @@ async def test_records_of_the_api_are_left_alone(
     """API users and organizations stay; a Coder username they hold gets a suffix instead."""
     url, data = coder
     async with synced.write() as connection:
-        await directory.put_organization(
-            connection,
-            "ops",
-            name="ops",
-            display_name="",
-            now=synced.clock(),
-            max_organizations=1000,
-        )
-        await directory.put_user(
-            connection,
-            "api-user",
-            directory.UserRecord(username="newcomer"),
-            now=synced.clock(),
-            max_organizations=1000,
-        )
+        writes = synced.directory(connection)
+        await writes.put_organization("ops", name="ops", display_name="")
+        await writes.put_user("api-user", directory.UserRecord(username="newcomer"))
     newcomer = data.users[12]
     with connect(url) as connection:
         connection.execute("UPDATE users SET username = 'newcomer' WHERE id = %s", (newcomer.id,))
@@ -186,3 +179,71 @@ async def test_records_of_the_api_are_left_alone(
     assert not organizations["ops"].deleted
     assert users[data.users[13].id].deleted
     assert await _pass(synced) == 0  # the suffixed name is stable
+
+
+async def test_a_running_source_follows_a_directory_change_at_its_next_pass(
+    database_url: str, coder: tuple[str, CoderData], clock: FakeClock
+) -> None:
+    """One long-lived source sees a change at once, not only when it rechecks the directory."""
+    url, data = coder
+    store = Store.open(coder_config(database_url, url), clock=clock)
+    await store.migrate()
+    sync = scheduler(store, store.config)
+    try:
+        await sync.run_pass(wait=True)
+        unchanged = await sync.run_pass(wait=True)
+        assert unchanged is not None
+        assert unchanged.directory_changes == 0
+        user = data.users[7]
+        with connect(url) as connection:
+            connection.execute("UPDATE users SET name = 'Someone Else' WHERE id = %s", (user.id,))
+        changed = await sync.run_pass(wait=True)
+        assert changed is not None
+        assert changed.directory_changes == 1
+        assert (await _users(store))[user.id].name == "Someone Else"
+    finally:
+        await sync.source.close()
+        await store.close()
+
+
+_ORGANIZATION = "(SELECT id FROM organizations WHERE NOT is_default ORDER BY id LIMIT 1)"
+_FIRST_USER = "(SELECT id FROM users ORDER BY id LIMIT 1)"
+_LAST_USER = "(SELECT id FROM users ORDER BY id DESC LIMIT 1)"
+_MEMBER = "(SELECT user_id FROM organization_members ORDER BY user_id LIMIT 1)"
+DIGESTED_CHANGES = [
+    f"UPDATE organizations SET name = name || 'x' WHERE id = {_ORGANIZATION}",
+    f"UPDATE organizations SET display_name = 'Other' WHERE id = {_ORGANIZATION}",
+    f"UPDATE organizations SET is_default = true WHERE id = {_ORGANIZATION}",
+    f"UPDATE organizations SET deleted = NOT deleted WHERE id = {_ORGANIZATION}",
+    f"UPDATE users SET username = username || 'x' WHERE id = {_FIRST_USER}",
+    f"UPDATE users SET name = 'A, (quoted) \"name\"' WHERE id = {_FIRST_USER}",
+    f"UPDATE users SET status = 'dormant' WHERE id = {_LAST_USER}",
+    f"UPDATE users SET deleted = NOT deleted WHERE id = {_FIRST_USER}",
+    f"UPDATE users SET rbac_roles = '{{owner}}' WHERE id = {_LAST_USER}",
+    f"UPDATE users SET is_system = NOT is_system WHERE id = {_LAST_USER}",
+    f"UPDATE organization_members SET roles = '{{organization-admin}}' WHERE user_id = {_MEMBER}",
+    f"DELETE FROM organization_members WHERE user_id = {_MEMBER}",
+]
+
+
+async def test_the_directory_digest_changes_with_every_column_read(
+    coder: tuple[str, CoderData],
+) -> None:
+    """Each change to a row or column that ``read_directory`` reads gives a new digest."""
+    url, _ = coder
+    engine = create_coder_engine(normalize_database_url(sqlalchemy_url(url)))
+
+    async def digest() -> str:
+        async with engine.connect() as connection:
+            return await read_digest(connection, await read_shape(connection))
+
+    try:
+        seen = [await digest()]
+        assert await digest() == seen[0]  # nothing changed, nothing differs
+        for change in DIGESTED_CHANGES:
+            with connect(url) as connection:
+                connection.execute(change)  # type: ignore[arg-type]
+            seen.append(await digest())
+            assert seen[-1] != seen[-2], change
+    finally:
+        await engine.dispose()

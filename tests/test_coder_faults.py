@@ -11,8 +11,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from exporter.sources import SourceError
+from exporter.sources.coder import source as coder_source
 from exporter.store import Store
 from exporter.store.sources import read_pass, read_positions
 from tests.coder_support import coder_config, rules, scheduler, stored_minutes
@@ -192,6 +194,53 @@ async def test_coder_going_away_mid_pass_loses_nothing(
     await sync.source.close()
     assert await stored_minutes(store) == expected_minutes(data, rules(store.config))
     assert (sync.status.up, sync.status.errors) == (True, 1)
+
+
+async def test_the_store_failing_mid_pass_fails_it_and_the_next_pass_stores_everything(
+    store: Store, coder: tuple[str, CoderData], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch the store refuses (a real trigger) fails the pass while another is stored.
+
+    Small batches keep both store workers busy; the failure cancels the other worker and
+    the reading, moves no position, and the next pass stores exactly the oracle's minutes.
+    """
+    _, data = coder
+    monkeypatch.setattr(coder_source, "BATCH_CELLS", 40)
+    expected = expected_minutes(data, rules(store.config))
+    users = sorted({user for user, *_ in expected})
+    victim = users[len(users) // 2]
+    create, drop = _refusing_trigger(store, victim)
+    async with store.write() as connection:
+        for statement in create:
+            await connection.execute(sa.text(statement))
+    sync = scheduler(store, store.config)
+    with pytest.raises(SourceError, match=r"^the activity store failed: .*refused for the test"):
+        await sync.run_pass(wait=True)
+    assert await _state(store) == ({}, False)
+    async with store.write() as connection:
+        await connection.execute(sa.text(drop))
+    assert await sync.run_pass(wait=True) is not None
+    await sync.source.close()
+    assert await stored_minutes(store) == expected
+    assert (sync.status.up, sync.status.errors) == (True, 1)
+
+
+def _refusing_trigger(store: Store, user_id: str) -> tuple[list[str], str]:
+    """SQL to create, and to drop, a trigger that fails any write of ``user_id``'s hourly rows."""
+    if store.engine.dialect.name == "sqlite":
+        create = [
+            "CREATE TRIGGER refuse_victim BEFORE INSERT ON activity "
+            f"WHEN NEW.user_id = '{user_id}' "
+            "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END"
+        ]
+        return create, "DROP TRIGGER refuse_victim"
+    create = [
+        "CREATE FUNCTION refuse_victim() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'refused for the test'; END $$",
+        "CREATE TRIGGER refuse_victim BEFORE INSERT ON activity FOR EACH ROW "
+        f"WHEN (NEW.user_id = '{user_id}') EXECUTE FUNCTION refuse_victim()",
+    ]
+    return create, "DROP TRIGGER refuse_victim ON activity"
 
 
 async def test_two_replicas_never_run_passes_at_once(

@@ -30,7 +30,7 @@ from exporter.config import Config, normalize_database_url
 from exporter.demo.population import DAY, ORGANIZATIONS, events_between, population
 from exporter.events import MAX_EVENTS, parse_events
 from exporter.model import ALL_ORGANIZATIONS_KEY, Category
-from exporter.store import Store, directory
+from exporter.store import Store
 from exporter.store.gauges import WINDOWS, read_gauges
 from tests.demo_gauges import (
     CATEGORIES,
@@ -361,13 +361,8 @@ async def test_computed_series_match_the_service_gauges(tmp_path: Path) -> None:
         await store.migrate()
         async with store.write() as connection:
             for org in ORGANIZATIONS:
-                await directory.put_organization(
-                    connection,
-                    org.id,
-                    name=org.name,
-                    display_name=org.display_name,
-                    now=history_start,
-                    max_organizations=config.max_organizations,
+                await store.directory(connection, now=history_start).put_organization(
+                    org.id, name=org.name, display_name=org.display_name
                 )
         fed = history_start
         for k in range(0, steps, 47):  # every 3 h 55 min: all hours of the day

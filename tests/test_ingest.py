@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from exporter.events import Event
 from exporter.model import Category
 from exporter.store import Store, placeholders
-from exporter.store.ingest import store_events
+from exporter.store.ingest import rollup, store_minutes
 from exporter.web.keys import STORE
 from tests.support import (
     T0,
@@ -231,7 +231,13 @@ async def test_batches_listing_rows_in_opposite_orders_do_not_deadlock(store: St
     async def ingest(events: list[Event]) -> None:
         # Without the retry of ``Store.ingest``, which would hide a deadlock.
         async with store.write() as connection:
-            await store_events(connection, events, now=T0.timestamp(), max_organizations=10)
+            await store_minutes(
+                connection,
+                rollup(events),
+                accepted=len(events),
+                now=T0.timestamp(),
+                max_organizations=10,
+            )
 
     await ingest(batch(first))  # the placeholders, memberships and rows exist from here on
     for minute in range(first + 1, first + 9):

@@ -16,7 +16,6 @@ from exporter.model import (
     check_username,
 )
 from exporter.store import Store, directory
-from exporter.store.listing import list_users
 
 
 def orgs_create(args: argparse.Namespace) -> int:
@@ -29,13 +28,8 @@ def orgs_create(args: argparse.Namespace) -> int:
 
     async def work(store: Store) -> None:
         async with store.write() as connection:
-            await directory.put_organization(
-                connection,
-                organization_id,
-                name=name,
-                display_name=args.display_name or "",
-                now=store.clock(),
-                max_organizations=store.config.max_organizations,
+            await store.directory(connection).put_organization(
+                organization_id, name=name, display_name=args.display_name or ""
             )
 
     run_with_store(args, work)
@@ -89,8 +83,7 @@ def users_create(args: argparse.Namespace) -> int:
             for organization, role in wanted:
                 found = await directory.find_organization(connection, organization)
                 organizations.setdefault(found.id, []).append(role)
-            await directory.put_user(
-                connection,
+            await store.directory(connection).put_user(
                 user_id,
                 directory.UserRecord(
                     username=username,
@@ -99,8 +92,6 @@ def users_create(args: argparse.Namespace) -> int:
                     organizations=organizations,
                     status=args.status,
                 ),
-                now=store.clock(),
-                max_organizations=store.config.max_organizations,
             )
 
     run_with_store(args, work)
@@ -113,7 +104,7 @@ def users_list(args: argparse.Namespace) -> int:
 
     async def work(store: Store) -> list[dict[str, object]]:
         async with store.read() as connection:
-            return await list_users(connection, now=store.clock(), dormancy=store.config.dormancy)
+            return await store.list_users(connection)
 
     rows: list[tuple[str, ...]] = [
         ("ID", "USERNAME", "NAME", "ROLES", "ORGANIZATIONS", "STATUS", "LAST ACTIVITY", "DORMANT")

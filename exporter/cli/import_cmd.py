@@ -20,7 +20,7 @@ from exporter.cli.common import CommandError, run_with_store
 from exporter.errors import ApiError, BadRequest
 from exporter.events import MAX_EVENTS, Event, parse_events
 from exporter.model import check_id
-from exporter.store import Store, directory
+from exporter.store import Store
 
 _SHOWN_ERRORS = 5
 
@@ -90,33 +90,21 @@ async def _import_directory(store: Store, dump: dict[str, Any]) -> int:
         raise CommandError("a directory dump holds lists 'organizations' and 'users'")
     try:
         async with store.write() as connection:
+            writes = store.directory(connection)
             for index, item in enumerate(organizations):
                 where = f"organizations[{index}]"
                 body = _object(item, where)
                 organization_id = _id(body.pop("id", None), where)
                 body.pop("placeholder", None)
                 name, display_name = payloads.organization(body)
-                await directory.put_organization(
-                    connection,
-                    organization_id,
-                    name=name,
-                    display_name=display_name,
-                    now=store.clock(),
-                    max_organizations=store.config.max_organizations,
-                )
+                await writes.put_organization(organization_id, name=name, display_name=display_name)
             for index, item in enumerate(users):
                 where = f"users[{index}]"
                 body = _object(item, where)
                 user_id = _id(body.pop("id", None), where)
                 for listed_only in ("last_activity_at", "dormant", "placeholder"):
                     body.pop(listed_only, None)
-                await directory.put_user(
-                    connection,
-                    user_id,
-                    payloads.user(body),
-                    now=store.clock(),
-                    max_organizations=store.config.max_organizations,
-                )
+                await writes.put_user(user_id, payloads.user(body))
     except ApiError as error:
         fields = "; ".join(f"{v.field}: {v.detail}" for v in error.validations)
         raise CommandError(f"{error.message} {fields}".strip() + " Nothing was stored.") from None

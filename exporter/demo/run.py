@@ -99,22 +99,15 @@ async def seed_store(config: Config, plan: Plan) -> tuple[list[Person], float, s
 async def _directory(store: Store, people: Iterable[Person], history_start: float) -> str:
     """Organizations, users (dormant ones created long ago) and an admin token."""
     async with store.write() as connection:
+        writes = store.directory(connection, now=history_start)
         for org in ORGANIZATIONS:
-            await directory.put_organization(
-                connection,
-                org.id,
-                name=org.name,
-                display_name=org.display_name,
-                now=history_start,
-                max_organizations=store.config.max_organizations,
-            )
+            await writes.put_organization(org.id, name=org.name, display_name=org.display_name)
         for person in people:
             created = history_start + person.joined_day * DAY
             if person.dormant:
                 created = history_start - 100 * DAY
             roles = {person.organization.id: ["organization-member"]}
-            await directory.put_user(
-                connection,
+            await writes.put_user(
                 person.id,
                 directory.UserRecord(
                     username=person.username,
@@ -123,14 +116,11 @@ async def _directory(store: Store, people: Iterable[Person], history_start: floa
                     organizations=roles,
                 ),
                 now=created,
-                max_organizations=store.config.max_organizations,
             )
-        await directory.put_user(
-            connection,
+        await writes.put_user(
             "demo-admin",
             directory.UserRecord(username="demo-admin", name="Demo Admin", roles=["site-admin"]),
             now=store.clock(),
-            max_organizations=store.config.max_organizations,
         )
         token = await create_token(connection, "demo-admin", now=store.clock(), lifetime=None)
     return token.text

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
@@ -31,9 +31,11 @@ from exporter.config import Config
 from exporter.errors import StoreUnavailable
 from exporter.events import Event, Limits
 from exporter.memory import give_back
-from exporter.store import migrate, placeholders, write_faults
+from exporter.store import gauges, listing, migrate, placeholders, write_faults
+from exporter.store.directory import DirectoryWrites
 from exporter.store.engine import create_engine, is_sqlite
-from exporter.store.ingest import IngestResult, store_events
+from exporter.store.gauges import GaugeReadings
+from exporter.store.ingest import IngestResult, Minutes, rollup, store_minutes
 
 log = logging.getLogger("exporter.store")
 
@@ -205,6 +207,39 @@ class Store:
                 max_organizations=self.config.max_organizations + 1,
             )
 
+    def directory(
+        self, connection: AsyncConnection, *, now: float | None = None
+    ) -> DirectoryWrites:
+        """Directory writes in ``connection``'s transaction, under this store's limits.
+
+        They happen at ``now``, by default the store's clock.
+        """
+        moment = self.clock() if now is None else now
+        return DirectoryWrites(connection, moment, self.config.max_organizations)
+
+    async def list_users(
+        self,
+        connection: AsyncConnection,
+        *,
+        organization_ids: Collection[str] | None = None,
+        dormant_only: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Live users as the API lists them (``listing.list_users``).
+
+        Dormant by this store's dormancy, at its clock.
+        """
+        return await listing.list_users(
+            connection,
+            now=self.clock(),
+            dormancy=self.config.dormancy,
+            organization_ids=organization_ids,
+            dormant_only=dormant_only,
+        )
+
+    async def read_gauges(self, connection: AsyncConnection, *, now: float) -> GaugeReadings:
+        """Every gauge's reading at ``now`` (``gauges.read_gauges``), by this store's dormancy."""
+        return await gauges.read_gauges(connection, now=now, dormancy=self.config.dormancy)
+
     def ingest_limits(self) -> Limits:
         """What an event may be right now: the clock, the retention, the default organization."""
         return Limits(
@@ -216,31 +251,57 @@ class Store:
     async def ingest(self, events: list[Event]) -> IngestResult:
         """Store a validated batch atomically, within the deadline (``within_deadline``).
 
+        The events become active minutes (``rollup``), stored as ``ingest_minutes`` stores them.
+        A batch covering more than ``LARGE_BATCH_MINUTES`` holds hundreds of megabytes while it
+        is stored: such batches go one at a time, so memory stays bounded however many arrive
+        at once, and is handed back afterwards.
+        """
+        if batch_minutes(events) <= LARGE_BATCH_MINUTES:
+            return await self._ingest(events)
+        await self._large_batches.acquire()
+        return await self._ingest(events, turn=self._large_batches)
+
+    async def _ingest(
+        self, events: list[Event], *, turn: asyncio.Semaphore | None = None
+    ) -> IngestResult:
+        """Roll up and store ``events``; then release ``turn``, if given.
+
+        ``turn`` is released when the store's work has ended, not when the caller was answered
+        at the deadline (the work may still be winding down, holding its memory).
+        """
+        work: asyncio.Future[IngestResult] | None = None
+        try:
+            minutes = await asyncio.to_thread(rollup, events)  # CPU-bound: off the event loop
+            work = asyncio.ensure_future(self._store(minutes, accepted=len(events)))
+            return await self.within_deadline(work)
+        finally:
+            if turn is not None:
+                if work is None or work.done():
+                    _end_turn(turn)
+                else:
+                    work.add_done_callback(lambda _work: _end_turn(turn))
+
+    async def ingest_minutes(self, minutes: Minutes) -> IngestResult:
+        """Store active minutes atomically, within the deadline; ``accepted`` counts the masks.
+
+        For sources that read activity already as minute masks per hour (the Coder source):
+        the same transaction as ``ingest``, without turning masks into events and back.
+        """
+        return await self.within_deadline(self._store(minutes, accepted=len(minutes)))
+
+    async def _store(self, minutes: Minutes, *, accepted: int) -> IngestResult:
+        """Store ``minutes`` in one transaction, tried again when it lost a race.
+
         A batch that lost a race (two writers creating the same placeholder, a deadlock or a
         serialization failure) was rolled back whole, so it is simply tried again.
         """
-        if batch_minutes(events) <= LARGE_BATCH_MINUTES:
-            return await self.within_deadline(self._ingest(events))
-        # A large batch holds hundreds of megabytes while it is stored: one at a time, so
-        # that memory stays bounded however many arrive at once, and handed back afterwards.
-        # The next one starts when this one's work has ended, not when its caller was
-        # answered at the deadline (the work may still be winding down).
-        await self._large_batches.acquire()
-        work = asyncio.ensure_future(self._ingest(events))
-        work.add_done_callback(self._large_batch_done)
-        return await self.within_deadline(work)
-
-    def _large_batch_done(self, _work: asyncio.Future[IngestResult]) -> None:
-        give_back()
-        self._large_batches.release()
-
-    async def _ingest(self, events: list[Event]) -> IngestResult:
         for attempt in range(_INGEST_ATTEMPTS):
             try:
                 async with self.write() as connection:
-                    return await store_events(
+                    return await store_minutes(
                         connection,
-                        events,
+                        minutes,
+                        accepted=accepted,
                         now=self.clock(),
                         max_organizations=self.config.max_organizations,
                     )
@@ -307,6 +368,12 @@ def _other_schema(error: sqlalchemy.exc.DBAPIError) -> StoreUnavailable:
 def batch_minutes(events: list[Event]) -> int:
     """The minutes a batch's events span (an upper bound of the active minutes it adds)."""
     return sum(event.end_minute - event.first_minute for event in events)
+
+
+def _end_turn(turn: asyncio.Semaphore) -> None:
+    """A large batch has ended: hand its memory back and let the next one start."""
+    give_back()
+    turn.release()
 
 
 def _drop_outcome(task: asyncio.Future[Any]) -> None:

@@ -2,8 +2,9 @@
 
 Sending a batch as a handful of array parameters keeps the statement text small and constant,
 so neither SQLAlchemy nor psycopg has to build and split a statement with tens of thousands of
-placeholders, and the server plans it once. Rows arrive in key order, which is the order in
-which concurrent batches lock them, so they cannot deadlock.
+placeholders, and the server plans it once. Every statement writes its rows in key order (the
+server sorts them), which is the order in which concurrent batches lock them, so they cannot
+deadlock.
 
 Each array travels as one comma-separated string that the server splits: psycopg adapts a list
 element by element in Python, about 1 µs each, which for the 140,000 values of a batch of
@@ -59,6 +60,7 @@ _UPSERT_HOURS_SQL = f"""
     )
     SELECT organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {_COUNT_MASKS}
     FROM {_HOURS}
+    ORDER BY organization_id COLLATE "C", hour, user_id COLLATE "C"
     ON CONFLICT (organization_id, hour, user_id) DO UPDATE SET {_SET_MASKS}, {_SET_ADDED}
     WHERE {" OR ".join(f"{bits} <> 0" for bits in _NEW_BITS.values())}
     RETURNING organization_id, hour, user_id, {", ".join(ADDED_COLUMNS)}
@@ -142,14 +144,7 @@ _UPSERT_LAST_SEEN = sa.text(
 """Newest minutes, from the hourly rows' arrays, move forward only (``greatest`` skips NULLs,
 the categories a batch lacks). The rows are locked in key order, as every batch locks them."""
 
-_CHUNK = 20_000
-
-
-def _ordered_arrays(
-    rows: dict[HourKey, list[int]],
-) -> tuple[list[tuple[HourKey, list[int]]], dict[str, str]]:
-    ordered = in_key_order(rows)
-    return ordered, _arrays(ordered)
+_CHUNK = 50_000
 
 
 async def upsert_hours(
@@ -160,14 +155,18 @@ async def upsert_hours(
     The masks are ORed in, the new bits added to the closed days, and each (organization,
     user)'s newest minutes moved forward in ``last_seen``. A batch that fits in one statement
     takes the hourly and the day-block upsert together (a batch wholly on open days, as live
-    heartbeats are, the hourly one alone). A larger one upserts all its hours chunk by chunk
-    first and then all its days, so that every transaction still locks all its activity rows
-    before any of its day-block rows, and those before its "last seen" rows.
+    heartbeats are, the hourly one alone); the server puts its rows in key order. A larger one
+    is sorted here and upserts all its hours chunk by chunk first and then all its days, so
+    that every transaction still locks all its activity rows before any of its day-block rows,
+    and those before its "last seen" rows.
     """
-    ordered, arrays = await asyncio.to_thread(_ordered_arrays, rows)  # CPU-bound: off the loop
-    if len(ordered) <= _CHUNK:
-        added = await _upsert_hours_at_once(connection, ordered, arrays, first_open_day)
+    listed = list(rows.items())
+    arrays = await asyncio.to_thread(_arrays, listed)  # CPU-bound: off the event loop
+    if len(listed) <= _CHUNK:
+        added = await _upsert_hours_at_once(connection, listed, arrays, first_open_day)
     else:
+        # Many short sorts: one sort of half a million rows holds the GIL for seconds.
+        ordered = await asyncio.to_thread(in_key_order, rows)
         added = await _upsert_hours_in_chunks(connection, ordered, first_open_day)
     await connection.execute(_UPSERT_LAST_SEEN, arrays)  # one statement: one lock order
     return added
@@ -175,12 +174,12 @@ async def upsert_hours(
 
 async def _upsert_hours_at_once(
     connection: AsyncConnection,
-    ordered: list[tuple[HourKey, list[int]]],
+    listed: list[tuple[HourKey, list[int]]],
     arrays: dict[str, str],
     first_open_day: int,
 ) -> dict[tuple[str, int], int]:
     open_from = first_open_day * DAY
-    closed = [key[1] for key, _ in ordered if key[1] < open_from]
+    closed = [key[1] for key, _ in listed if key[1] < open_from]
     parameters: dict[str, object] = dict(arrays)
     if closed:
         statement = _upsert_activity(day_blocks.only_column(closed))
@@ -197,20 +196,13 @@ async def _upsert_hours_at_once(
 async def _upsert_hours_in_chunks(
     connection: AsyncConnection, ordered: list[tuple[HourKey, list[int]]], first_open_day: int
 ) -> dict[tuple[str, int], int]:
-    open_from = first_open_day * DAY
-    added: dict[tuple[str, int], int] = defaultdict(int)
-    days: dict[DayKey, int] = defaultdict(int)
+    added = day_blocks.NewMinutes(open_from=first_open_day * DAY)
     for start in range(0, len(ordered), _CHUNK):
-        result = await connection.execute(_UPSERT_HOURS, _arrays(ordered[start : start + _CHUNK]))
-        for organization_id, hour, user_id, *counts in result:
-            for category, count in enumerate(counts):
-                if count:
-                    added[(organization_id, category)] += int(count)
-                    if hour < open_from:
-                        days[(organization_id, category, hour - hour % DAY, user_id)] += count
+        arrays = _arrays(ordered[start : start + _CHUNK])
+        added.count(await connection.execute(_UPSERT_HOURS, arrays))
     # In block key order, so that the chunks lock each block row in the same order as any
     # other writer does.
-    new_days = sorted(days.items(), key=_block_order)
+    new_days = sorted(added.days.items(), key=_block_order)
     for start in range(0, len(new_days), _CHUNK):
         chunk = new_days[start : start + _CHUNK]
         await connection.execute(
@@ -223,7 +215,7 @@ async def _upsert_hours_in_chunks(
                 "minutes": array_parameter(count for _, count in chunk),
             },
         )
-    return added
+    return added.per_group
 
 
 def _block_order(item: tuple[DayKey, int]) -> tuple[str, int, int, str, int]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -42,6 +43,29 @@ DayKey = tuple[str, int, int, str]
 
 _KEY = "organization_id, category, block, user_id"
 _CHUNK = 1000
+
+
+class NewMinutes:
+    """The minutes an hourly upsert's returned rows added.
+
+    Per (organization, category), and per closed day (before ``open_from``, epoch seconds): the
+    minutes the day blocks must add too.
+    """
+
+    def __init__(self, open_from: int) -> None:
+        self.open_from = open_from
+        self.per_group: dict[tuple[str, int], int] = defaultdict(int)
+        self.days: dict[DayKey, int] = defaultdict(int)
+
+    def count(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Count rows of (organization, hour, user, new minutes per category in column order)."""
+        per_group, days, open_from = self.per_group, self.days, self.open_from
+        for organization_id, hour, user_id, *counts in rows:
+            for category, count in enumerate(counts):
+                if count:
+                    per_group[(organization_id, category)] += int(count)
+                    if hour < open_from:
+                        days[(organization_id, category, hour - hour % DAY, user_id)] += int(count)
 
 
 def upsert_sql(

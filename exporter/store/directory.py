@@ -1,7 +1,8 @@
 """Organizations, users and memberships (docs/api.md); placeholders live in ``placeholders``.
 
 Functions here run inside the caller's transaction and raise ``exporter.errors`` for
-conflicts the client must hear about.
+conflicts the client must hear about. Callers outside the store write through
+``DirectoryWrites`` (``Store.directory``), which applies the store's own limits.
 """
 
 from __future__ import annotations
@@ -176,21 +177,6 @@ class UserRecord:
     roles: Sequence[str] = ()
     organizations: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
     status: str = ACTIVE
-
-
-async def put_user(
-    connection: AsyncConnection,
-    user_id: str,
-    record: UserRecord,
-    *,
-    now: float,
-    max_organizations: int,
-) -> bool:
-    """Create or fully replace a user (undeleting it); ``True`` when it was created."""
-    created = await put_users(
-        connection, {user_id: record}, now=now, max_organizations=max_organizations
-    )
-    return user_id in created
 
 
 _BATCH = 2000
@@ -411,3 +397,55 @@ async def roles_of(
         )
     )
     return site, {org: frozenset(roles.split()) for org, roles in rows}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DirectoryWrites:
+    """Directory writes in one transaction (``connection``), at ``now``.
+
+    Creating organizations counts against the store's limit, ``max_organizations``.
+    """
+
+    connection: AsyncConnection
+    now: float
+    max_organizations: int
+
+    async def put_organization(
+        self, organization_id: str, *, name: str, display_name: str, source: str | None = None
+    ) -> bool:
+        """``put_organization``: ``True`` when it was created."""
+        return await put_organization(
+            self.connection,
+            organization_id,
+            name=name,
+            display_name=display_name,
+            now=self.now,
+            max_organizations=self.max_organizations,
+            source=source,
+        )
+
+    async def put_user(self, user_id: str, record: UserRecord, *, now: float | None = None) -> bool:
+        """Create or fully replace a user (undeleting it), at ``now`` when given.
+
+        ``True`` when it was created.
+        """
+        created = await self.put_users({user_id: record}, now=now)
+        return user_id in created
+
+    async def put_users(
+        self,
+        records: Mapping[str, UserRecord],
+        *,
+        source: str | None = None,
+        deleted: Collection[str] = (),
+        now: float | None = None,
+    ) -> set[str]:
+        """``put_users``: the ids created."""
+        return await put_users(
+            self.connection,
+            records,
+            now=self.now if now is None else now,
+            max_organizations=self.max_organizations,
+            source=source,
+            deleted=deleted,
+        )

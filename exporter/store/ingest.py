@@ -37,6 +37,9 @@ from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
 
 RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
+Minutes = dict[RowKey, int]
+"""Active minutes: a mask per real (organization, category) slice, hour and user (bit i: minute i
+of the hour)."""
 HourKey = tuple[str, int, str]  # organization_id, hour, user_id: an ``activity`` row
 _CHUNK = 2000
 
@@ -50,7 +53,7 @@ class IngestResult:
     new_minutes: int
 
 
-def rollup(events: Iterable[Event]) -> dict[RowKey, int]:
+def rollup(events: Iterable[Event]) -> Minutes:
     """Masks of the real (organization, category) slices that the events cover, per hour."""
     masks: dict[RowKey, int] = defaultdict(int)
     for event in events:
@@ -59,7 +62,7 @@ def rollup(events: Iterable[Event]) -> dict[RowKey, int]:
     return dict(masks)
 
 
-def hourly_rows(masks: dict[RowKey, int]) -> dict[HourKey, list[int]]:
+def hourly_rows(masks: Minutes) -> dict[HourKey, list[int]]:
     """The ``activity`` rows of ``rollup``'s masks: one mask per category, unions included.
 
     Each row's list is indexed by ``Category``; ``any`` is the union of the others, and the
@@ -77,35 +80,31 @@ def hourly_rows(masks: dict[RowKey, int]) -> dict[HourKey, list[int]]:
     return rows
 
 
-def _masks_and_rows(events: list[Event]) -> tuple[dict[RowKey, int], dict[HourKey, list[int]]]:
-    real = rollup(events)
-    return real, hourly_rows(real)
-
-
-async def store_events(
+async def store_minutes(
     connection: AsyncConnection,
-    events: list[Event],
+    minutes: Minutes,
     *,
+    accepted: int,
     now: float,
     max_organizations: int,
 ) -> IngestResult:
-    """Store a validated batch inside the caller's transaction."""
-    if not events:
-        return IngestResult(accepted=0, minutes=0, new_minutes=0)
+    """Store a batch's active minutes (``rollup``) inside the caller's transaction."""
+    if not minutes:
+        return IngestResult(accepted=accepted, minutes=0, new_minutes=0)
     # First of all its locks (see ``day_blocks``): which days are still open.
     first_open_day = await day_blocks.first_open_day(connection, for_ingest=True)
-    # The minute arithmetic is CPU-bound (seconds for 10,000 sessions of 24 h): a worker
-    # thread does it, so the event loop keeps answering /healthz and /metrics meanwhile.
-    real, rows = await asyncio.to_thread(_masks_and_rows, events)
-    organization_ids = {event.organization_id for event in events}
-    user_ids = {event.user_id for event in events}
+    # CPU-bound for large batches: a worker thread builds the rows, so the event loop keeps
+    # answering /healthz and /metrics meanwhile.
+    rows = await asyncio.to_thread(hourly_rows, minutes)
+    pairs = {(organization_id, user_id) for organization_id, _, _, user_id in minutes}
     await placeholders.ensure_organizations(
-        connection, organization_ids, now=now, max_organizations=max_organizations
+        connection,
+        {organization_id for organization_id, _ in pairs},
+        now=now,
+        max_organizations=max_organizations,
     )
-    await placeholders.ensure_users(connection, user_ids, now=now)
-    await placeholders.add_implicit_memberships(
-        connection, {(event.organization_id, event.user_id) for event in events}
-    )
+    await placeholders.ensure_users(connection, {user_id for _, user_id in pairs}, now=now)
+    await placeholders.add_implicit_memberships(connection, pairs)
     if connection.dialect.name == "postgresql":  # "last seen" too, from the same arrays
         added = await bulk_postgresql.upsert_hours(connection, rows, first_open_day=first_open_day)
     else:
@@ -118,8 +117,8 @@ async def store_events(
     }
     await _add_totals(connection, new_minutes)
     return IngestResult(
-        accepted=len(events),
-        minutes=sum(mask.bit_count() for mask in real.values()),
+        accepted=accepted,
+        minutes=sum(mask.bit_count() for mask in minutes.values()),
         new_minutes=sum(new_minutes.values()),
     )
 
@@ -153,18 +152,11 @@ async def _upsert_activity(
     )
     # Half a million rows' parameters take seconds to build: a worker thread builds them.
     params = await asyncio.to_thread(_activity_params, rows)
-    added: dict[tuple[str, int], int] = defaultdict(int)
-    days: dict[RowKey, int] = defaultdict(int)
+    added = day_blocks.NewMinutes(open_from=first_open_day * DAY)
     for start in range(0, len(params), _CHUNK):
-        result = await connection.execute(statement, params[start : start + _CHUNK])
-        for organization_id, hour, user_id, *counts in result:
-            for category, count in enumerate(counts):
-                if count:
-                    added[(organization_id, category)] += count
-                    if hour < first_open_day * DAY:
-                        days[(organization_id, category, hour - hour % DAY, user_id)] += count
-    await day_blocks.add_days(connection, days)
-    return added
+        added.count(await connection.execute(statement, params[start : start + _CHUNK]))
+    await day_blocks.add_days(connection, added.days)
+    return added.per_group
 
 
 def _activity_params(rows: dict[HourKey, list[int]]) -> list[dict[str, object]]:

@@ -71,17 +71,20 @@ def python_popcount(value: int | None) -> int:
 
 
 def one_of(column: sa.ColumnElement[Any], values: Collection[Any], dialect_name: str) -> Any:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, one parameter however many.
+    """``column IN (values)``; on PostgreSQL with one parameter however many values.
 
     Strings without commas (ids, usernames) travel to PostgreSQL as one comma-joined string
-    that the server splits, which costs psycopg nothing per element.
+    that the server splits, which costs psycopg nothing per element. The split is a subquery,
+    so the server does it once: in a prepared statement's generic plan, ``= ANY(split)`` would
+    split again for every row it tests.
     """
     if dialect_name != "postgresql":
         return column.in_(list(values))
     if all(isinstance(value, str) for value in values):
         joined = comma_joined(values)
         if joined is not None:
-            return column == sa.any_(sa.func.string_to_array(joined, ","))
+            split = sa.select(sa.func.unnest(sa.func.string_to_array(joined, ",")))
+            return column.in_(split)
     array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
     return column == sa.any_(array)
 

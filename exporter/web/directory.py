@@ -12,7 +12,6 @@ from exporter.auth import Principal
 from exporter.errors import BadRequest, Forbidden, Validation, bad_field
 from exporter.model import GUARDED_ROLES, check_id
 from exporter.store import directory
-from exporter.store.listing import list_users
 from exporter.web.auth import principal
 from exporter.web.bodies import read_json_object
 from exporter.web.keys import CONFIG, STORE
@@ -46,13 +45,8 @@ async def put_organization(request: web.Request) -> web.Response:
     name, display_name = payloads.organization(await read_json_object(request))
     store = request.app[STORE]
     async with store.write() as connection:
-        created = await directory.put_organization(
-            connection,
-            organization_id,
-            name=name,
-            display_name=display_name,
-            now=store.clock(),
-            max_organizations=store.config.max_organizations,
+        created = await store.directory(connection).put_organization(
+            organization_id, name=name, display_name=display_name
         )
     body = {"id": organization_id, "name": name, "display_name": display_name, "placeholder": False}
     return web.json_response(body, status=201 if created else 200)
@@ -111,13 +105,7 @@ async def put_user(request: web.Request) -> web.Response:
     store = request.app[STORE]
     async with store.write() as connection:
         await _forbid_touching_privileged(connection, who, user_id)
-        created = await directory.put_user(
-            connection,
-            user_id,
-            record,
-            now=store.clock(),
-            max_organizations=store.config.max_organizations,
-        )
+        created = await store.directory(connection).put_user(user_id, record)
     body = {
         "id": user_id,
         "username": record.username,
@@ -188,10 +176,8 @@ async def get_users(request: web.Request) -> web.Response:
             scope = {org.id}
         elif not who.reads_everything:
             scope = set(who.readable_organizations)
-        found = await list_users(
+        found = await store.list_users(
             connection,
-            now=store.clock(),
-            dormancy=store.config.dormancy,
             organization_ids=scope,
             dormant_only=dormant == "true",
         )

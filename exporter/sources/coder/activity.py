@@ -1,4 +1,4 @@
-"""Coder's activity tables, read incrementally and turned into events.
+"""Coder's activity tables, read incrementally as minute masks per hour ("cells").
 
 Each table is read from its position minus the look-back, in one read-only REPEATABLE READ
 transaction: a summary query (rows, skipped rows, the new position) and the activity itself,
@@ -28,10 +28,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import MAX_FUTURE_SECONDS
-from exporter.model import Category
-from exporter.sources.coder.cells import Cells
+from exporter.model import HOUR, Category
 from exporter.sources.coder.shape import CoderShape
 from exporter.store.driver import batches
+from exporter.store.ingest import Minutes
 
 CHUNK_ROWS = 5000
 ID_SLACK = 10_000
@@ -84,7 +84,7 @@ def to_epoch_us(moment: dt.datetime) -> int:
 
 
 class TableReader:
-    """One Coder table's part of a pass: its events in batches, then its counts and positions."""
+    """One Coder table's part of a pass: its cells in chunks, then its counts and positions."""
 
     table: str
 
@@ -109,17 +109,19 @@ class TableReader:
         """The category of each mask column of ``statement``."""
         raise NotImplementedError
 
-    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Cells, int], None]:
+    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Minutes, int], None]:
         """The minute masks of the rows read, a chunk at a time, with the source rows they cover."""
-        categories = self.categories()
+        categories = [int(category) for category in self.categories()]
         async for chunk in batches(connection, self.statement(), size=CHUNK_ROWS):
-            cells: Cells = []
+            cells: Minutes = {}
             covered = 0
             for user_id, organization_id, hour, rows, *masks in chunk:
-                covered += int(rows)
+                covered += rows
+                start = hour * HOUR
                 for category, mask in zip(categories, masks, strict=True):
-                    if mask:
-                        cells.append(((user_id, organization_id, category, int(hour)), int(mask)))
+                    if mask:  # two columns may share a category (desktop IDEs as Tunnel)
+                        key = (organization_id, category, start, user_id)
+                        cells[key] = cells.get(key, 0) | mask
             yield cells, covered
 
 
@@ -390,15 +392,17 @@ class Logins(TableReader):
         """Login only."""
         return (Category.LOGIN,)
 
-    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Cells, int], None]:
+    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Minutes, int], None]:
         """A login minute per organization the user's logins count in."""
         default = [self.window.default_organization]
+        login = int(Category.LOGIN)
         async for chunk in batches(connection, self.statement(), size=CHUNK_ROWS):
-            cells: Cells = []
+            cells: Minutes = {}
             for user_id, minute in chunk:
-                hour, bit = divmod(int(minute), 60)
+                hour, bit = divmod(minute, 60)
                 for organization_id in self.organizations.get(user_id, default):
-                    cells.append(((user_id, organization_id, Category.LOGIN, hour), 1 << bit))
+                    key = (organization_id, login, hour * HOUR, user_id)
+                    cells[key] = cells.get(key, 0) | (1 << bit)
             yield cells, len(chunk)
 
 

@@ -1,23 +1,24 @@
 """One sync pass over a Coder deployment's database (read-only), into the store.
 
 A pass checks the schema's shape, makes the directory follow Coder's, then reads each
-activity table from its position and stores the events through the same ingest as HTTP. The
-positions move only when every table was read and stored; a pass that fails anywhere leaves
-them, and the next pass reads the same rows again, which changes nothing already stored.
+activity table from its position and stores its minute masks ("cells") in the same store
+transaction as HTTP ingest (``Store.ingest_minutes``). The positions move only when every
+table was read and stored; a pass that fails anywhere leaves them, and the next pass reads the
+same rows again, which changes nothing already stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from exporter.config import Config
-from exporter.events import Event
-from exporter.model import Category
+from exporter.model import HOUR, Category
 from exporter.sources.base import PassSummary, Progress, SourceError
 from exporter.sources.coder.activity import (
     AgentSessions,
@@ -27,19 +28,27 @@ from exporter.sources.coder.activity import (
     TableReader,
     Window,
 )
-from exporter.sources.coder.cells import Cells, StoredCells, cell_events
-from exporter.sources.coder.directory import SOURCE, CoderDirectory, apply_directory, read_directory
+from exporter.sources.coder.cells import StoredCells
+from exporter.sources.coder.directory import (
+    SOURCE,
+    CoderDirectory,
+    apply_directory,
+    read_digest,
+    read_directory,
+)
 from exporter.sources.coder.shape import CoderShape, read_shape
 from exporter.store import Store, sources
+from exporter.store.ingest import Minutes
 
 CONNECT_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MILLISECONDS = 15 * 60_000  # a first pass aggregates months of rows
-BATCH_CELLS = 10_000  # cells per store transaction (an event or more each)
+BATCH_CELLS = 10_000  # cells per store transaction
 QUEUED_BATCHES = 2  # batches read ahead of the store
+STORE_WORKERS = 2  # store transactions at once: one prepares its rows while another writes
 DIRECTORY_RECHECK_SECONDS = 600  # how often an unchanged Coder directory is compared again
 
 
-_Batch = Cells | Exception | None  # cells to store, the end, or why reading failed
+_Batch = Minutes | Exception | None  # cells to store, the end, or why reading failed
 
 
 def create_coder_engine(url: str) -> AsyncEngine:
@@ -58,6 +67,15 @@ def create_coder_engine(url: str) -> AsyncEngine:
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Applied:
+    """The Coder directory this process last applied to the store, its digest, and when."""
+
+    directory: CoderDirectory
+    digest: str
+    at: float
+
+
 class CoderSource:
     """Reads a Coder deployment's activity and directory into ``store``."""
 
@@ -70,7 +88,7 @@ class CoderSource:
         self.config = config
         self.engine = engine or create_coder_engine(str(config.coder_database_url))
         self.stored = StoredCells()
-        self._applied: tuple[CoderDirectory, float] | None = None  # and when
+        self._applied: _Applied | None = None
 
     async def close(self) -> None:
         """Close the connections to Coder's database."""
@@ -91,13 +109,16 @@ class CoderSource:
         with _reading_coder():
             async with self.engine.connect() as connection:
                 shape = await read_shape(connection)
-                coder = await read_directory(connection, shape)
+                digest = await read_digest(connection, shape)
+                unchanged = self._unchanged(digest)
+                coder = unchanged or await read_directory(connection, shape)
         progress.phase("directory", len(coder.users))
         summary = PassSummary(first=not positions)
-        summary.directory_changes = await self._apply(coder)
+        if unchanged is None:
+            summary.directory_changes = await self._apply(coder, digest)
         progress.advance(len(coder.users))
         window = self._window(coder)
-        self.stored.keep_from(int(window.recent.timestamp()) // 3600 - 1)
+        self.stored.keep_from((int(window.recent.timestamp()) // HOUR - 1) * HOUR)
         moved: dict[str, int] = {}
         for reader in self._readers(window, positions, shape, coder):
             summary.new_minutes += await self._read(reader, progress)
@@ -109,20 +130,27 @@ class CoderSource:
             await sources.record_success(connection, SOURCE, moved, now=self.store.clock())
         return summary
 
-    async def _apply(self, coder: CoderDirectory) -> int:
+    def _unchanged(self, digest: str) -> CoderDirectory | None:
+        """The directory this process applied, if Coder's has ``digest`` and it is recent.
+
+        Such a directory is neither read nor compared with the store again until
+        ``DIRECTORY_RECHECK_SECONDS`` after it was applied.
+        """
+        applied = self._applied
+        if applied is None or applied.digest != digest:
+            return None
+        if self.store.clock() - applied.at >= DIRECTORY_RECHECK_SECONDS:
+            return None
+        return applied.directory
+
+    async def _apply(self, coder: CoderDirectory, digest: str) -> int:
         """Make the store's directory follow ``coder``; the records written.
 
-        A directory equal to the one this process applied less than ``DIRECTORY_RECHECK_SECONDS``
-        ago is not compared with the store again. When records change, the memory of stored
-        minutes is dropped.
+        When records change, the memory of stored minutes is dropped.
         """
         now = self.store.clock()
-        if self._applied is not None:
-            applied, when = self._applied
-            if applied == coder and now - when < DIRECTORY_RECHECK_SECONDS:
-                return 0
         changes = await apply_directory(self.store, coder)
-        self._applied = (coder, now)
+        self._applied = _Applied(coder, digest, now)
         if changes:
             self.stored.forget()
         return changes
@@ -157,29 +185,39 @@ class CoderSource:
     async def _read(self, reader: TableReader, progress: Progress) -> int:
         """Read one table and store the minutes not yet stored; the new active minutes.
 
-        Reading Coder and writing the store overlap: while one batch is stored the next is read,
-        and at most ``QUEUED_BATCHES`` wait in between, so memory stays bounded.
+        Reading Coder and writing the store overlap: ``STORE_WORKERS`` transactions store
+        batches while the next ones are read, and at most ``QUEUED_BATCHES`` wait in between,
+        so memory stays bounded. Concurrent batches lock rows in the same order (the store's
+        rule), so they wait for each other but cannot deadlock.
         """
         queue: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=QUEUED_BATCHES)
-        reading = asyncio.create_task(self._produce(reader, progress, queue))
         new_minutes = 0
-        try:
+
+        async def store_batches() -> None:
+            nonlocal new_minutes
             while (batch := await queue.get()) is not None:
                 if isinstance(batch, Exception):
                     raise batch
-                new_minutes += await self._store(cell_events(batch))
+                stored = await self._store(batch)  # then add: the other worker adds too
+                new_minutes += stored
                 self.stored.remember(batch)
-        finally:
-            reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reading
+            await queue.put(None)  # the end, for the other workers too
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._produce(reader, progress, queue))
+                for _ in range(STORE_WORKERS):
+                    group.create_task(store_batches())
+        except BaseExceptionGroup as failures:  # the first failure; the others were cancelled
+            first = failures.exceptions[0]
+            raise first from first.__cause__
         return new_minutes
 
     async def _produce(
         self, reader: TableReader, progress: Progress, queue: asyncio.Queue[_Batch]
     ) -> None:
         """Put the table's unstored cells on ``queue`` in batches, then ``None``, or the error."""
-        pending: Cells = []
+        pending: Minutes = {}
         try:
             with _reading_coder():
                 async with self.engine.connect() as connection:
@@ -187,10 +225,10 @@ class CoderSource:
                     progress.phase(reader.table, await reader.summarize(connection))
                     async with contextlib.aclosing(reader.cells(connection)) as chunks:
                         async for cells, covered in chunks:
-                            pending += self.stored.unstored(cells)
+                            self.stored.add_unstored(pending, cells)
                             if len(pending) >= BATCH_CELLS:
                                 await queue.put(pending)
-                                pending = []
+                                pending = {}
                             progress.advance(covered)
                     await connection.rollback()
             if pending:
@@ -199,10 +237,10 @@ class CoderSource:
         except Exception as error:  # handed to the consumer, which raises it
             await queue.put(error)
 
-    async def _store(self, events: list[Event]) -> int:
-        """Store events through the ordinary ingest; the new active minutes."""
+    async def _store(self, cells: Minutes) -> int:
+        """Store cells through the ordinary ingest; the new active minutes."""
         try:
-            return (await self.store.ingest(events)).new_minutes
+            return (await self.store.ingest_minutes(cells)).new_minutes
         except sa.exc.SQLAlchemyError as error:
             raise SourceError(f"the activity store failed: {_first_line(error)}") from error
 
