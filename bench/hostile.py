@@ -1,16 +1,20 @@
-"""Largest legal batches against a real ``serve`` process: /healthz latency and RSS (issue 26).
+"""Largest legal batches against a real ``serve`` process: /healthz latency and RSS.
 
-    python -m bench.hostile --database-url postgresql+psycopg://… [--concurrency 1 2 4]
+    python -m bench.hostile [--stores sqlite postgresql] [--concurrency 1 2 4]
 
 Posts N batches at once of 10,000 sessions of 24 h for distinct users (14.4 M minutes each)
-while a poller asks ``/healthz`` every 50 ms; prints, per N, the batches' statuses and time,
-the worst ``/healthz`` latency, and the service's RSS (peak ``VmHWM`` and after) from /proc.
+while a poller asks ``/healthz`` every 50 ms; prints, per store and N, the batches' statuses
+and time, the worst ``/healthz`` latency, the service's RSS (peak ``VmHWM`` and after) from
+/proc, and the machine's load average when the round began. PostgreSQL is a fresh database on
+``--database-url``'s server, else on USAGE_METRICS_BENCH_DATABASE_URL's, else on a throw-away
+pgserver instance; SQLite a fresh file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,9 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+
+from bench.run import postgres_server, scratch_database
 
 USERS = 10_000
 
@@ -57,7 +64,10 @@ def _cli(env: dict[str, str], *args: str) -> str:
     ).stdout.decode()
 
 
-async def _round(base: str, token: str, pid: int, concurrency: int, offset: int) -> str:
+async def _round(
+    store: str, base: str, token: str, pid: int, *, concurrency: int, offset: int
+) -> str:
+    load = os.getloadavg()[0]
     bodies = [_batch(offset + n) for n in range(concurrency)]
     worst = 0.0
     done = False
@@ -92,12 +102,12 @@ async def _round(base: str, token: str, pid: int, concurrency: int, offset: int)
     await asyncio.sleep(2)
     after = _rss(pid)
     return (
-        f"| {concurrency} | {statuses} | {took:.1f} s | {worst * 1000:.0f} ms | "
-        f"{before} MB | {after['VmHWM']} MB | {after['VmRSS']} MB |"
+        f"| {store} | {concurrency} | {statuses} | {took:.1f} s | {worst * 1000:,.0f} ms | "
+        f"{before} MB | {after['VmHWM']} MB | {after['VmRSS']} MB | {load:.1f} |"
     )
 
 
-async def _main(database_url: str, concurrency: list[int]) -> None:
+async def _rounds(store: str, database_url: str, concurrency: list[int]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -110,10 +120,6 @@ async def _main(database_url: str, concurrency: list[int]) -> None:
     _cli(env, "migrate")
     _cli(env, "users", "create", "bench-writer", "--id", "bench-writer", "--role", "site-admin")
     token = _cli(env, "tokens", "create", "--user", "bench-writer").split()[-1]
-    print(
-        "| batches at once | statuses | time | worst /healthz | RSS before | peak RSS | RSS after |"
-    )
-    print("|---|---|---|---|---|---|---|")
     for n in concurrency:  # a fresh process per round, so that each peak is its own
         with subprocess.Popen(  # noqa: ASYNC220  (a process for the whole round, not a call)
             [sys.executable, "-m", "exporter", "serve"], env=env
@@ -129,19 +135,43 @@ async def _main(database_url: str, concurrency: list[int]) -> None:
                         except aiohttp.ClientError:
                             pass
                         await asyncio.sleep(0.1)
-                print(await _round(base, token, server.pid, n, offset=n * 100), flush=True)
+                row = await _round(store, base, token, server.pid, concurrency=n, offset=n * 100)
+                print(row, flush=True)
             finally:
                 server.terminate()
 
 
+@contextlib.contextmanager
+def _database(store: str, url: str | None) -> Iterator[str]:
+    """A fresh, empty store of the kind ``store``: a new database or a new file."""
+    if store == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="usage-hostile-") as scratch:
+            yield f"sqlite:///{scratch}/bench.db"
+        return
+    with contextlib.ExitStack() as stack:
+        admin = (url or stack.enter_context(postgres_server())).replace("+psycopg", "")
+        yield stack.enter_context(scratch_database(admin, "hostile"))
+
+
 def main() -> None:
-    """Parse the arguments and run the rounds."""
+    """Parse the arguments and run the rounds, store by store."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--stores", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"]
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument(
+        "--database-url", default=None, help="a PostgreSQL server where databases may be created"
+    )
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    asyncio.run(_main(url, args.concurrency))
+    print(
+        "| store | batches at once | statuses | time | worst /healthz | RSS before | peak RSS "
+        "| RSS after | load average |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for store in args.stores:
+        with _database(store, args.database_url) as url:
+            asyncio.run(_rounds(store, url, args.concurrency))
 
 
 if __name__ == "__main__":

@@ -86,13 +86,14 @@ def postgres_server() -> Iterator[str]:
 @contextlib.contextmanager
 def postgres_database(scale: Scale) -> Iterator[str]:
     """A fresh database on the benchmark's PostgreSQL server; dropped afterwards."""
-    with postgres_server() as admin, _database(admin, scale) as url:
+    with postgres_server() as admin, scratch_database(admin, scale.name) as url:
         yield url
 
 
 @contextlib.contextmanager
-def _database(admin: str, scale: Scale) -> Iterator[str]:
-    name = f"um_bench_{scale.name}_{uuid.uuid4().hex[:6]}"
+def scratch_database(admin: str, label: str) -> Iterator[str]:
+    """A new database named after ``label`` on the server at ``admin``; dropped afterwards."""
+    name = f"um_bench_{label}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     params = psycopg.conninfo.conninfo_to_dict(admin)
@@ -115,7 +116,7 @@ def _database(admin: str, scale: Scale) -> Iterator[str]:
 def measure_coder(scale: Scale, rows: list[Row], setup: dict[str, float]) -> None:
     """The Coder source's first and steady passes, on PostgreSQL."""
     coder_scale = coder.CODER_SCALES[scale.name]
-    with postgres_server() as admin, _database(admin, scale) as url:
+    with postgres_server() as admin, scratch_database(admin, scale.name) as url:
         asyncio.run(_migrated(url))
         result = coder.run(admin, url, coder_scale)
     setup["coder fill seconds"] = result.filled.seconds

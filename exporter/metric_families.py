@@ -124,7 +124,11 @@ INGEST_EVENTS = Family("usage_ingest_events", "counter", "Events accepted by thi
 INGEST_REJECTED = Family(
     "usage_ingest_rejected_batches", "counter", "Batches this process refused for bad input."
 )
-UP = Family("usage_up", "gauge", "1 when the last refresh from the store succeeded, else 0.")
+UP = Family(
+    "usage_up",
+    "gauge",
+    "1 when the last refresh from the store succeeded and the store takes writes, else 0.",
+)
 LAST_REFRESH = Family(
     "usage_last_refresh_timestamp_seconds",
     "gauge",

@@ -3,7 +3,8 @@
 A refresh reads the store (``exporter.store.gauges``), builds a new immutable ``Exposition``
 and swaps it in with one assignment, so a scrape sees either the old or the new one, never a
 half-done one. Refreshes never overlap (single flight). A failed refresh keeps the
-previous snapshot and is only visible as ``usage_up 0`` and ``usage_refresh_errors_total``.
+previous snapshot and is only visible as ``usage_up 0`` and ``usage_refresh_errors_total``;
+so is a store that was read but refuses writes (``Store.write_fault``), with the new values.
 Every so often the same task prunes rollup hours older than the retention, and once a UTC day
 has ended it closes it: writes its totals into the day blocks (``exporter.store.day_blocks``).
 """
@@ -16,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+from exporter.errors import StoreUnavailable
 from exporter.metrics_render import Exposition
 from exporter.model import DAY
 from exporter.process_state import RefreshStatus
@@ -56,12 +58,18 @@ class Refresher:
             try:
                 readings = await self.store.within_deadline(self._read(now))
                 exposition = Exposition(readings)
-            except Exception:
+                fault = await self.store.within_deadline(self.store.write_fault())
+            except Exception as error:
                 self.status.up = False
                 self.status.errors += 1
-                log.warning("refresh failed; serving the previous values", exc_info=True)
+                _failed("refresh", error)
                 return False
             self.exposition = exposition
+            if fault is not None:  # read, but the store takes no activity: not up
+                self.status.up = False
+                self.status.errors += 1
+                log.warning("refresh: the store refuses writes: %s", fault)
+                return False
             self.status.up = True
             self.status.last_success = self.store.clock()
             self.status.last_duration = self._monotonic() - started
@@ -84,8 +92,8 @@ class Refresher:
                 )
             if deleted:
                 log.info("pruned activity older than the retention", extra={"rows": deleted})
-        except Exception:
-            log.warning("pruning failed; will try again", exc_info=True)
+        except Exception as error:
+            _failed("pruning", error)
 
     async def close_days_if_due(self) -> None:
         """Close the UTC days that have ended; a comparison when there are none (most times)."""
@@ -95,8 +103,8 @@ class Refresher:
         try:
             async with self.store.write() as connection:
                 first_open_day = await close_days(connection, before=today)
-        except Exception:
-            log.warning("closing the past days failed; will try again", exc_info=True)
+        except Exception as error:
+            _failed("closing the past days", error)
             return
         if self._first_open_day is not None and first_open_day > self._first_open_day:
             log.info("closed the past days", extra={"first_open_day": first_open_day})
@@ -120,3 +128,11 @@ class Refresher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _failed(what: str, error: Exception) -> None:
+    """Log a failed step: one line when the store was unavailable (it logged why), else a trace."""
+    if isinstance(error, StoreUnavailable):
+        log.warning("%s failed: the store is unavailable; will try again", what)
+    else:
+        log.warning("%s failed; will try again", what, exc_info=True)

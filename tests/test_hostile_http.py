@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from exporter.config import Config
+from exporter.web import create_app, server
 from exporter.web.errors import SECURITY_HEADERS, SERVER_HEADER
 from exporter.web.keys import STORE
+from tests.conftest import ServiceTestServer
 from tests.support import make_token
 
 Client = TestClient[Any, Any]
@@ -31,6 +34,11 @@ async def _raw(client: Client, request: bytes) -> tuple[int, dict[str, str], byt
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), 10)
     writer.close()
+    return _parse(answer)
+
+
+def _parse(answer: bytes) -> tuple[int, dict[str, str], bytes]:
+    """The status, headers (lower-cased names) and body of a raw HTTP/1.1 answer."""
     head, _, body = answer.partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = {}
@@ -109,3 +117,57 @@ async def test_no_versions_in_the_server_header(client: Client) -> None:
         response = await client.get(path)
         assert response.headers["Server"] == SERVER_HEADER, path
         assert "python" not in (await response.text()).lower()
+
+
+async def _trickle(client: Client, head: bytes, started: asyncio.Event) -> bytes:
+    """Send ``head`` a byte every 0.2 s until the server answers and closes; the answer."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    answer = asyncio.ensure_future(reader.read())
+    try:
+        for index in range(len(head)):
+            writer.write(head[index : index + 1])
+            await writer.drain()
+            if index == 1:
+                started.set()
+            await asyncio.wait([answer], timeout=0.2)
+            if answer.done():
+                return answer.result()
+        return await asyncio.wait_for(answer, 5)
+    finally:
+        writer.close()
+
+
+async def test_slow_request_heads_are_cut_off_while_healthz_answers(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Eight clients trickling their headers: /healthz answers meanwhile; each gets a JSON 408."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(server, "HEADER_READ_SECONDS", 2.0)
+    head = b"GET /api/v1/users HTTP/1.1\r\nHost: x\r\nSession-Token: " + SECRET.encode() + b"\r\n"
+    starts = [asyncio.Event() for _ in range(8)]
+    lorises = [asyncio.ensure_future(_trickle(client, head, started)) for started in starts]
+    await asyncio.wait_for(asyncio.gather(*(started.wait() for started in starts)), 10)
+    for _ in range(5):
+        assert (await client.get("/healthz")).status == 200
+    assert not any(loris.done() for loris in lorises), "a slow head was cut off too early"
+    for answer in await asyncio.gather(*lorises):
+        status, headers, body = _parse(answer)
+        decoded = _assert_json_error(status, headers, body, 408)
+        assert decoded["message"] == "The request's headers did not arrive within 2 s."
+    logged = [r for r in caplog.records if r.getMessage() == "refused a malformed request"]
+    assert [r.__dict__["status"] for r in logged] == [408] * 8
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_an_idle_connection_is_closed(
+    aiohttp_client: Any, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that never starts a request is closed, without an answer."""
+    monkeypatch.setattr(server, "IDLE_CONNECTION_SECONDS", 1.0)
+    idle: Client = await aiohttp_client(ServiceTestServer(create_app(config)))
+    reader, writer = await asyncio.open_connection(idle.server.host, idle.server.port)
+    try:
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+    finally:
+        writer.close()

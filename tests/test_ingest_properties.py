@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from exporter.events import Event
 from exporter.model import Category
 from exporter.store import Store
+from exporter.store.ordering import in_key_order
 from exporter.store.schema import LAST_SEEN_COLUMNS, last_seen
 from tests.support import T0, RawEvent, raw_to_events, stored_activity, stored_totals
 
@@ -197,3 +198,15 @@ async def test_last_seen_holds_each_newest_minute(
             )
         }
     assert stored == expected
+
+
+@given(
+    st.dictionaries(
+        st.tuples(st.sampled_from(["o1", "o2", "*"]), st.integers(0, 50), st.text(max_size=4)),
+        st.integers(),
+        max_size=200,
+    )
+)
+def test_rows_in_key_order_are_sorted_rows(rows: dict[tuple[str, int, str], int]) -> None:
+    """``in_key_order`` gives exactly what one ``sorted`` over the items gives."""
+    assert in_key_order(rows) == sorted(rows.items())

@@ -31,7 +31,7 @@ from exporter.config import Config
 from exporter.errors import StoreUnavailable
 from exporter.events import Event, Limits
 from exporter.memory import give_back
-from exporter.store import gauges, listing, migrate, placeholders
+from exporter.store import gauges, listing, migrate, placeholders, write_faults
 from exporter.store.directory import DirectoryWrites
 from exporter.store.engine import create_engine, is_sqlite
 from exporter.store.gauges import GaugeReadings
@@ -62,6 +62,7 @@ class Store:
         self.clock = clock
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
         self._large_batches = asyncio.Semaphore(1)
+        self._write_fault: str | None = None
 
     @classmethod
     def open(cls, config: Config, *, clock: Clock = time.time) -> Store:
@@ -122,13 +123,45 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction: committed when the block ends, rolled back when it raises."""
+        """A transaction: committed when the block ends, rolled back when it raises.
+
+        A store that refuses the write (read-only, full) is ``StoreUnavailable``, and
+        remembered as such until a write commits (``write_fault``).
+        """
         async with contextlib.AsyncExitStack() as stack:
             if self._write_lock is not None:
                 await stack.enter_async_context(self._write_lock)
-            with _service_errors(retry_transient=True):
-                async with self._bounded(self.engine.begin()) as connection:
-                    yield connection
+            try:
+                with _service_errors(retry_transient=True):
+                    async with self._bounded(self.engine.begin()) as connection:
+                        yield connection
+            except Exception as error:
+                refused = write_faults.refused_write(error)
+                if refused is None:
+                    raise
+                if self._write_fault is None:
+                    log.warning("the store refuses writes: %s", _cause(refused))
+                self._write_fault = _cause(refused)
+                raise StoreUnavailable(
+                    "The activity store refuses writes (read-only or full); nothing was stored."
+                ) from error
+            if self._write_fault is not None:
+                log.warning("the store takes writes again")
+                self._write_fault = None
+
+    async def write_fault(self) -> str | None:
+        """Why writes fail, after the last write failed for want of a writable store.
+
+        The store is probed again (``write_faults.probe``) unless a write is under way now,
+        whose outcome will tell; ``None`` once one commits.
+        """
+        if self._write_fault is None:
+            return None
+        if self._write_lock is None or not self._write_lock.locked():
+            with contextlib.suppress(StoreUnavailable):
+                async with self.write() as connection:
+                    await write_faults.probe(connection)
+        return self._write_fault
 
     async def migrate(self) -> None:
         """Bring the schema up to date and make sure the default organization exists."""
@@ -143,7 +176,10 @@ class Store:
         return await self.unready_reason() is None
 
     async def unready_reason(self) -> str | None:
-        """Why the store is not ready (unreachable, too slow, not migrated), ``None`` if it is."""
+        """Why the store is not ready (unreachable, too slow, not migrated, refusing writes).
+
+        ``None`` when it is ready.
+        """
         task = asyncio.ensure_future(migrate.current_revision(self.engine))
         deadline = min(self.config.store_timeout, READY_DEADLINE_SECONDS)
         try:
@@ -155,7 +191,11 @@ class Store:
             return _cause(error)
         if revision != migrate.head_revision():
             return f"at schema revision {revision}, not {migrate.head_revision()}"
-        return None
+        try:
+            fault = await asyncio.wait_for(self.write_fault(), deadline)
+        except TimeoutError:
+            return f"no answer to a write within {deadline:g} s"
+        return None if fault is None else f"writes fail: {fault}"
 
     async def ensure_default_organization(self) -> None:
         """Create the default organization as a placeholder when it is missing."""
@@ -218,15 +258,28 @@ class Store:
         """
         if batch_minutes(events) <= LARGE_BATCH_MINUTES:
             return await self._ingest(events)
-        async with self._large_batches:
-            try:
-                return await self._ingest(events)
-            finally:
-                give_back()
+        await self._large_batches.acquire()
+        return await self._ingest(events, turn=self._large_batches)
 
-    async def _ingest(self, events: list[Event]) -> IngestResult:
-        minutes = await asyncio.to_thread(rollup, events)  # CPU-bound: off the event loop
-        return await self.within_deadline(self._store(minutes, accepted=len(events)))
+    async def _ingest(
+        self, events: list[Event], *, turn: asyncio.Semaphore | None = None
+    ) -> IngestResult:
+        """Roll up and store ``events``; then release ``turn``, if given.
+
+        ``turn`` is released when the store's work has ended, not when the caller was answered
+        at the deadline (the work may still be winding down, holding its memory).
+        """
+        work: asyncio.Future[IngestResult] | None = None
+        try:
+            minutes = await asyncio.to_thread(rollup, events)  # CPU-bound: off the event loop
+            work = asyncio.ensure_future(self._store(minutes, accepted=len(events)))
+            return await self.within_deadline(work)
+        finally:
+            if turn is not None:
+                if work is None or work.done():
+                    _end_turn(turn)
+                else:
+                    work.add_done_callback(lambda _work: _end_turn(turn))
 
     async def ingest_minutes(self, minutes: Minutes) -> IngestResult:
         """Store active minutes atomically, within the deadline; ``accepted`` counts the masks.
@@ -315,6 +368,12 @@ def _other_schema(error: sqlalchemy.exc.DBAPIError) -> StoreUnavailable:
 def batch_minutes(events: list[Event]) -> int:
     """The minutes a batch's events span (an upper bound of the active minutes it adds)."""
     return sum(event.end_minute - event.first_minute for event in events)
+
+
+def _end_turn(turn: asyncio.Semaphore) -> None:
+    """A large batch has ended: hand its memory back and let the next one start."""
+    give_back()
+    turn.release()
 
 
 def _drop_outcome(task: asyncio.Future[Any]) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from exporter.model import DAY
 from exporter.store import day_blocks
 from exporter.store.day_blocks import DayKey
+from exporter.store.ordering import in_key_order
 from exporter.store.schema import ADDED_COLUMNS, LAST_SEEN_COLUMNS, MASK_COLUMNS
 from exporter.store.sql import array_parameter
 
@@ -164,7 +165,8 @@ async def upsert_hours(
     if len(listed) <= _CHUNK:
         added = await _upsert_hours_at_once(connection, listed, arrays, first_open_day)
     else:
-        ordered = await asyncio.to_thread(sorted, listed)
+        # Many short sorts: one sort of half a million rows holds the GIL for seconds.
+        ordered = await asyncio.to_thread(in_key_order, rows)
         added = await _upsert_hours_in_chunks(connection, ordered, first_open_day)
     await connection.execute(_UPSERT_LAST_SEEN, arrays)  # one statement: one lock order
     return added

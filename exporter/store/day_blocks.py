@@ -17,6 +17,7 @@ wrote a new multixact into that one row: sessions ingest lost a third of its spe
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY
+from exporter.store.ordering import in_key_order
 from exporter.store.schema import (
     DAY_COLUMNS,
     DAYS_PER_BLOCK,
@@ -113,19 +115,26 @@ def only_column(times: Iterable[int]) -> int | None:
 
 async def add_days(connection: AsyncConnection, days: Mapping[DayKey, int]) -> None:
     """Add minutes to days, through SQLAlchemy (the path of SQLite)."""
-    blocks: dict[tuple[str, int, int, str], dict[str, int]] = defaultdict(dict)
-    for (organization_id, category, day, user_id), minutes in days.items():
-        block, index = place(day)
-        columns = blocks[(organization_id, int(category), block, user_id)]
-        columns[DAY_COLUMNS[index]] = columns.get(DAY_COLUMNS[index], 0) + minutes
-    if not blocks:
+    if not days:
         return
     statement = insert(activity_days, connection.dialect.name)
     statement = statement.on_conflict_do_update(
         index_elements=[column.name for column in activity_days.primary_key.columns],
         set_={name: activity_days.c[name] + statement.excluded[name] for name in DAY_COLUMNS},
     )
-    rows = [
+    rows = await asyncio.to_thread(_block_rows, days)  # CPU-bound for large batches
+    for start in range(0, len(rows), _CHUNK):
+        await connection.execute(statement, rows[start : start + _CHUNK])
+
+
+def _block_rows(days: Mapping[DayKey, int]) -> list[dict[str, object]]:
+    """The ``activity_days`` rows that add ``days``' minutes, in key order."""
+    blocks: dict[tuple[str, int, int, str], dict[str, int]] = defaultdict(dict)
+    for (organization_id, category, day, user_id), minutes in days.items():
+        block, index = place(day)
+        columns = blocks[(organization_id, int(category), block, user_id)]
+        columns[DAY_COLUMNS[index]] = columns.get(DAY_COLUMNS[index], 0) + minutes
+    return [
         {
             "organization_id": organization_id,
             "category": category,
@@ -133,10 +142,8 @@ async def add_days(connection: AsyncConnection, days: Mapping[DayKey, int]) -> N
             "user_id": user_id,
             **{name: columns.get(name, 0) for name in DAY_COLUMNS},
         }
-        for (organization_id, category, block, user_id), columns in sorted(blocks.items())
+        for (organization_id, category, block, user_id), columns in in_key_order(blocks)
     ]
-    for start in range(0, len(rows), _CHUNK):
-        await connection.execute(statement, rows[start : start + _CHUNK])
 
 
 _CLOSING_LOCK = 0x75736167_65646179

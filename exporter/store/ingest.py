@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from exporter.events import Event
 from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, Category, split_minutes
 from exporter.store import bulk_postgresql, day_blocks, placeholders
+from exporter.store.ordering import in_key_order
 from exporter.store.schema import (
     ADDED_COLUMNS,
     LAST_SEEN_COLUMNS,
@@ -149,7 +150,18 @@ async def _upsert_activity(
         activity.c.user_id,
         *(activity.c[name] for name in ADDED_COLUMNS),
     )
-    params = [
+    # Half a million rows' parameters take seconds to build: a worker thread builds them.
+    params = await asyncio.to_thread(_activity_params, rows)
+    added = day_blocks.NewMinutes(open_from=first_open_day * DAY)
+    for start in range(0, len(params), _CHUNK):
+        added.count(await connection.execute(statement, params[start : start + _CHUNK]))
+    await day_blocks.add_days(connection, added.days)
+    return added.per_group
+
+
+def _activity_params(rows: dict[HourKey, list[int]]) -> list[dict[str, object]]:
+    """The ``activity`` upsert's parameters, in key order."""
+    return [
         {
             "organization_id": org,
             "hour": hour,
@@ -157,13 +169,8 @@ async def _upsert_activity(
             **dict(zip(MASK_COLUMNS, masks, strict=True)),
             **{name: mask.bit_count() for name, mask in zip(ADDED_COLUMNS, masks, strict=True)},
         }
-        for (org, hour, user), masks in sorted(rows.items())
+        for (org, hour, user), masks in in_key_order(rows)
     ]
-    added = day_blocks.NewMinutes(open_from=first_open_day * DAY)
-    for start in range(0, len(params), _CHUNK):
-        added.count(await connection.execute(statement, params[start : start + _CHUNK]))
-    await day_blocks.add_days(connection, added.days)
-    return added.per_group
 
 
 async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, int], int]) -> None:
@@ -185,17 +192,6 @@ async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, 
 
 async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, list[int]]) -> None:
     """Keep the newest active minute per (organization, user) and category (SQLite)."""
-    newest: dict[tuple[str, str], list[int | None]] = {}
-    for (org, hour, user), masks in rows.items():
-        seen = newest.get((org, user))
-        if seen is None:
-            seen = newest[(org, user)] = [None] * len(LAST_SEEN_COLUMNS)
-        for category, mask in enumerate(masks):
-            if mask:
-                minute = hour + 60 * (mask.bit_length() - 1)
-                known = seen[category]
-                if known is None or known < minute:
-                    seen[category] = minute
     statement = insert(last_seen, connection.dialect.name)
     statement = statement.on_conflict_do_update(
         index_elements=["organization_id", "user_id"],
@@ -208,14 +204,25 @@ async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, lis
             for name in LAST_SEEN_COLUMNS
         },
     )
-    await connection.execute(
-        statement,
-        [
-            {
-                "organization_id": org,
-                "user_id": user,
-                **dict(zip(LAST_SEEN_COLUMNS, seen, strict=True)),
-            }
-            for (org, user), seen in sorted(newest.items())
-        ],
-    )
+    params = await asyncio.to_thread(_last_seen_params, rows)  # CPU-bound, like the masks
+    for start in range(0, len(params), _CHUNK):
+        await connection.execute(statement, params[start : start + _CHUNK])
+
+
+def _last_seen_params(rows: dict[HourKey, list[int]]) -> list[dict[str, object]]:
+    """The newest minute per (organization, user) and category of ``rows``, in key order."""
+    newest: dict[tuple[str, str], list[int | None]] = {}
+    for (org, hour, user), masks in rows.items():
+        seen = newest.get((org, user))
+        if seen is None:
+            seen = newest[(org, user)] = [None] * len(LAST_SEEN_COLUMNS)
+        for category, mask in enumerate(masks):
+            if mask:
+                minute = hour + 60 * (mask.bit_length() - 1)
+                known = seen[category]
+                if known is None or known < minute:
+                    seen[category] = minute
+    return [
+        {"organization_id": org, "user_id": user, **dict(zip(LAST_SEEN_COLUMNS, seen, strict=True))}
+        for (org, user), seen in in_key_order(newest)
+    ]
