@@ -91,6 +91,8 @@ class Config:
     retention: float = 400 * 86400.0
     default_organization: str = "default"
     max_organizations: int = 1000
+    report_concurrency: int = 4
+    report_queue: int = 16
     metrics_token: str | None = None
     log_level: str = "info"
     coder_database_url: str | None = None
@@ -147,6 +149,15 @@ def _max_organizations(text: str) -> dict[str, object]:
     if not text.strip().isdigit() or int(text) < 1:
         raise ValueError(f"{text!r} is not a positive whole number")
     return {"max_organizations": int(text)}
+
+
+def _count(name: str, minimum: int) -> _Parser:
+    def parse(text: str) -> dict[str, object]:
+        if not text.strip().isdigit() or int(text) < minimum:
+            raise ValueError(f"{text!r} is not a whole number of at least {minimum}")
+        return {name: int(text)}
+
+    return parse
 
 
 def _log_level(text: str) -> dict[str, object]:
@@ -206,6 +217,8 @@ _PARSERS: Final[dict[str, _Parser]] = {
     "retention": _positive_duration("retention", 86400),
     "default_organization": lambda text: {"default_organization": check_id(text)},
     "max_organizations": _max_organizations,
+    "report_concurrency": _count("report_concurrency", 1),
+    "report_queue": _count("report_queue", 0),
     "metrics_token": _metrics_token,
     "log_level": _log_level,
     "coder_database_url": _coder_database_url,

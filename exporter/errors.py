@@ -40,6 +40,10 @@ class ApiError(Exception):
             body["validations"] = [dataclasses.asdict(v) for v in self.validations]
         return body
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers; none unless a subclass says so."""
+        return {}
+
 
 class BadRequest(ApiError):
     """The request is malformed or its values are out of range."""
@@ -93,6 +97,20 @@ class StoreUnavailable(ApiError):
     """The store cannot be reached right now; nothing was stored."""
 
     status = 503
+
+
+class Busy(ApiError):
+    """Too many requests of this kind are running or waiting; retry after ``retry_after`` s."""
+
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` in whole seconds."""
+        return {"Retry-After": str(self.retry_after)}
 
 
 def bad_field(field: str, detail: str, message: str | None = None) -> BadRequest:

@@ -20,7 +20,16 @@ from exporter.store import Clock, Store
 from exporter.web import directory, ingest, me, metrics, openapi, ops, report, view
 from exporter.web.bodies import MAX_BODY_BYTES
 from exporter.web.errors import error_middleware
-from exporter.web.keys import CONFIG, INGEST_COUNTERS, LIVE_METRICS, REFRESHER, SOURCES, STORE
+from exporter.web.keys import (
+    CONFIG,
+    INGEST_COUNTERS,
+    LIVE_METRICS,
+    REFRESHER,
+    REPORT_GATE,
+    SOURCES,
+    STORE,
+)
+from exporter.web.report_gate import ReportGate
 
 __all__ = ["create_app"]
 
@@ -38,6 +47,7 @@ def create_app(
     )
     app[CONFIG] = config
     app[INGEST_COUNTERS] = IngestCounters()
+    app[REPORT_GATE] = ReportGate(running=config.report_concurrency, waiting=config.report_queue)
     app.cleanup_ctx.append(_store_context(config, clock, migrate=migrate))
     app.cleanup_ctx.append(_sources_context)
     app.cleanup_ctx.append(_refresher_context)

@@ -35,6 +35,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ApiError as error:
         response = error_response(error.status, error.body())
+        response.headers.update(error.headers())
         if isinstance(error, RequestTimeout):  # the rest of its body is not worth waiting for
             response.force_close()
     except web.HTTPException as error:

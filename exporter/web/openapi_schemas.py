@@ -327,7 +327,8 @@ ERRORS: Final = {
     503: (
         "StoreUnavailable",
         "The store cannot be reached, does not answer within the deadline, or its schema is "
-        "not this version's.",
+        "not this version's; or (report) too many reports are running or waiting, and "
+        "Retry-After says how many seconds to wait.",
     ),
 }
 RESPONSES: Final[Json] = {

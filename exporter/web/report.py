@@ -12,11 +12,15 @@ from exporter.errors import BadRequest, Forbidden, Validation
 from exporter.gc_relax import gc_relaxed
 from exporter.report import PARAMETERS, build_report, parse_parameters, resolve_organization
 from exporter.web.auth import principal
-from exporter.web.keys import STORE
+from exporter.web.keys import REPORT_GATE, STORE
 
 
 async def get_activity_report(request: web.Request) -> web.Response:
-    """Active minutes per bucket and user, for site readers and organization admins/managers."""
+    """Active minutes per bucket and user, for site readers and organization admins/managers.
+
+    Runs inside the report gate (``USAGE_METRICS_REPORT_CONCURRENCY``/``_QUEUE``): a full queue
+    answers 503 with ``Retry-After``; bad parameters and tokens are refused before queueing.
+    """
     who = await principal(request)
     if not who.reads_everything and not who.readable_organizations:
         raise Forbidden(
@@ -24,12 +28,13 @@ async def get_activity_report(request: web.Request) -> web.Response:
             "or an organization admin or manager role."
         )
     parsed = parse_parameters(_single_values(request))
-    with gc_relaxed():
-        async with request.app[STORE].read() as connection:
-            organization_id = await resolve_organization(connection, parsed.org)
-            _authorize(who, organization_id)
-            report = await build_report(connection, parsed, organization_id=organization_id)
-        body = _dumps(report)  # the connection is back in the pool by now
+    async with request.app[REPORT_GATE].admit():
+        with gc_relaxed():
+            async with request.app[STORE].read() as connection:
+                organization_id = await resolve_organization(connection, parsed.org)
+                _authorize(who, organization_id)
+                report = await build_report(connection, parsed, organization_id=organization_id)
+            body = _dumps(report)  # the connection is back in the pool by now
     return web.Response(body=body, content_type="application/json")
 
 
