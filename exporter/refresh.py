@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+from exporter.background import in_background
 from exporter.errors import StoreUnavailable
 from exporter.metrics_render import Exposition
 from exporter.model import DAY
@@ -121,13 +122,8 @@ class Refresher:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Run in the background for the duration of the block."""
-        task = asyncio.create_task(self.run(), name="usage-metrics-refresher")
-        try:
+        async with in_background(self.run(), name="usage-metrics-refresher"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def _failed(what: str, error: Exception) -> None:

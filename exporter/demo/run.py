@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import shutil
@@ -19,6 +18,7 @@ from aiohttp import web
 from tqdm import tqdm
 
 from exporter import logs
+from exporter.background import in_background
 from exporter.cli.common import load_config
 from exporter.config import Config
 from exporter.demo.population import DAY, ORGANIZATIONS, Person, events_between, population
@@ -153,11 +153,8 @@ def _live_feed(
                 except Exception:
                     log.warning("live demo activity failed; retrying", exc_info=True)
 
-        task = asyncio.create_task(loop(), name="usage-metrics-demo-feed")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with in_background(loop(), name="usage-metrics-demo-feed"):
+            yield
 
     return feed
 

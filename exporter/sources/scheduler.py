@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+from exporter.background import in_background
 from exporter.errors import ApiError
 from exporter.sources.base import NoProgress, PassSummary, Progress, Source, SourceError
 from exporter.sources.progress import LogProgress
@@ -95,13 +96,8 @@ class SyncScheduler:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Sync in the background for the duration of the block."""
-        task = asyncio.create_task(self.run(), name=f"usage-metrics-sync-{self.source.name}")
-        try:
+        async with in_background(self.run(), name=f"usage-metrics-sync-{self.source.name}"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _follow_store(self) -> None:
         """Take up how the last pass went, whichever process ran it."""
