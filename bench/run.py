@@ -3,13 +3,16 @@
     python bench/run.py --scale small          # a few minutes
     python bench/run.py --scale full           # 10,000 users x 100 organizations x 90 days
     python bench/run.py --workloads coder      # only the Coder source (bench/coder.py)
+    python bench/run.py --workloads http       # reads at scale over HTTP (bench/http_reads.py)
 
 For each store (PostgreSQL from USAGE_METRICS_BENCH_DATABASE_URL, else a throw-away pgserver
 instance; and SQLite), it loads a realistic data set, starts the real service as a separate
 process, and measures ingest, refresh, /metrics, report latency and memory. The ``coder``
 workload fills a Coder-shaped database and measures the Coder source's first and steady passes
-(PostgreSQL only). It prints one table (figure, measured, target, ratio to target) and writes
-the same as JSON.
+(PostgreSQL only); the ``http`` workload loads over HTTP and times reports, the Grafana
+panels' SQL and concurrent reports, before and after ``VACUUM ANALYZE`` (PostgreSQL only;
+scales small, medium and full of its own). It prints one table (figure, measured, target,
+ratio to target) and writes the same as JSON.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import coder, load
+from bench import coder, http_reads, load
 from bench.dataset import DAY, SCALES, Scale
 from bench.dataset import load as load_dataset
 from bench.service import bare_server, peak_rss_mib, service
@@ -321,6 +324,16 @@ async def memory_point(url: str, scale: Scale, rows: list[Row]) -> None:
         )
 
 
+def measure_http(scale_name: str, setup: dict[str, float]) -> list[http_reads.Figure]:
+    """Reads at scale over HTTP on PostgreSQL (bench/http_reads.py); prints the issue's table."""
+    scale = http_reads.HTTP_SCALES[scale_name]
+    with postgres_server() as admin, scratch_database(admin, f"http_{scale_name}") as url:
+        figures, http_setup = http_reads.run(url, scale)
+    setup |= http_setup
+    http_reads.print_table(figures)
+    return figures
+
+
 def print_table(rows: list[Row]) -> None:
     """One table: figure, measured, target, ratio."""
     print(f"{'store':<11} {'figure':<60} {'measured':>14} {'target':>12} {'ratio':>7}")
@@ -338,23 +351,31 @@ def print_table(rows: list[Row]) -> None:
 def main() -> int:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument(
+        "--scale",
+        choices=sorted(set(SCALES) | set(http_reads.HTTP_SCALES)),
+        default="small",
+        help="medium: the http workload only",
+    )
     parser.add_argument(
         "--stores", default="postgresql,sqlite", help="comma-separated: postgresql, sqlite"
     )
     parser.add_argument(
-        "--workloads", default="service,coder", help="comma-separated: service, coder"
+        "--workloads", default="service,coder", help="comma-separated: service, coder, http"
     )
     parser.add_argument(
         "--output", type=Path, help="JSON file (default bench/results/<time>-<scale>.json)"
     )
     args = parser.parse_args()
-    scale = SCALES[args.scale]
     rows: list[Row] = []
-    setup: dict[str, float] = {}
+    setup: dict[str, float] = {"load average at start": os.getloadavg()[0]}
     workloads = set(args.workloads.split(","))
-    if workloads - {"service", "coder"}:
-        parser.error(f"unknown workload {sorted(workloads - {'service', 'coder'})[0]!r}")
+    if workloads - {"service", "coder", "http"}:
+        parser.error(f"unknown workload {sorted(workloads - {'service', 'coder', 'http'})[0]!r}")
+    if args.scale not in SCALES and workloads - {"http"}:
+        parser.error(f"--scale {args.scale} is for the http workload only")
+    scale = SCALES.get(args.scale, SCALES["small"])
+    figures = measure_http(args.scale, setup) if "http" in workloads else []
     if "coder" in workloads:
         measure_coder(scale, rows, setup)
     for store_name in args.stores.split(",") if "service" in workloads else []:
@@ -375,12 +396,14 @@ def main() -> int:
                 asyncio.run(measure("sqlite", url, sqlite_scale, token, rows))
         else:
             parser.error(f"unknown store {store_name!r}")
-    print_table(rows)
+    if rows:
+        print_table(rows)
     output = (
         args.output
-        or Path(__file__).parent / "results" / f"{time.strftime('%Y%m%dT%H%M%S')}-{scale.name}.json"
+        or Path(__file__).parent / "results" / f"{time.strftime('%Y%m%dT%H%M%S')}-{args.scale}.json"
     )
     output.parent.mkdir(parents=True, exist_ok=True)
+    setup["load average at end"] = os.getloadavg()[0]
     machine = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -389,10 +412,15 @@ def main() -> int:
     output.write_text(
         json.dumps(
             {
-                "scale": dataclasses.asdict(scale),
+                "scale": dataclasses.asdict(scale) if args.scale in SCALES else args.scale,
+                "workloads": sorted(workloads),
+                "http_scale": dataclasses.asdict(http_reads.HTTP_SCALES[args.scale])
+                if "http" in workloads
+                else None,
                 "machine": machine,
                 "setup": setup,
                 "rows": [dataclasses.asdict(r) | {"ratio": r.ratio} for r in rows],
+                "http": [dataclasses.asdict(f) | {"ratio": f.ratio} for f in figures],
             },
             indent=2,
         )
