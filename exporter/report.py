@@ -6,12 +6,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Final, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from exporter import report_json
 from exporter.errors import BadRequest, NotFound, Validation
 from exporter.intervals import TooManyBuckets, bucket_edges, parse_interval
 from exporter.model import (
@@ -127,14 +128,51 @@ async def resolve_organization(connection: AsyncConnection, org: str | None) -> 
         raise
 
 
-async def build_report(
+@dataclasses.dataclass(slots=True)
+class Collected:
+    """A report's rows as read: each bucket's (user, minutes) pairs, totals, profile columns.
+
+    Turned into a document once the connection is back in the pool.
+    """
+
+    request: ReportRequest
+    edges_us: list[int]
+    per_bucket: list[list[tuple[str, int]]]
+    totals: dict[str, int]
+    found: dict[str, Sequence[Any]]
+
+    def _sorted_buckets(self) -> Iterator[list[tuple[str, int]]]:
+        """Each bucket's pairs, most minutes first, ties by user id; each list freed once used."""
+        for bucket, entries in enumerate(self.per_bucket):
+            entries.sort(key=itemgetter(0))  # two stable sorts: by user id, then by minutes
+            entries.sort(key=itemgetter(1), reverse=True)
+            self.per_bucket[bucket] = []
+            yield entries
+
+    def to_json(self) -> bytes:
+        """The report's JSON, written in one pass (exporter/report_json.py)."""
+        return report_json.encode(
+            self.request.edges,
+            self.edges_us,
+            buckets=self._sorted_buckets(),
+            user_ids=sorted(self.totals),
+            found=self.found,
+            totals=self.totals,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as Python objects: the same document as ``to_json``."""
+        activity = _activity(self.request, self.edges_us, self._sorted_buckets())
+        users = _users(sorted(self.totals), self.found, self.totals)
+        return {"activity": activity, "users": users}
+
+
+async def collect_report(
     connection: AsyncConnection, request: ReportRequest, *, organization_id: str | None
-) -> dict[str, Any]:
-    """The report over ``request``'s buckets for one organization, or all when ``None``."""
+) -> Collected:
+    """The rows of the report over ``request``'s buckets for one organization, or all (``None``)."""
     edges_us = [to_microseconds(edge) for edge in request.edges]
-    per_bucket: list[list[tuple[str, int]]] = [[] for _ in request.edges[1:]]
-    totals: dict[str, int] = {}
-    found: dict[str, Sequence[Any]] = {}  # an active user's id and profile columns
+    collected = Collected(request, edges_us, [[] for _ in request.edges[1:]], {}, {})
     minutes = report_query.bucket_minutes(
         connection,
         organization_key=organization_id or ALL_ORGANIZATIONS_KEY,
@@ -143,10 +181,16 @@ async def build_report(
     )
     async with contextlib.aclosing(minutes):  # its cursor closes here, on this connection
         async for first, rows in minutes:
-            _add_rows(first, rows, per_bucket, totals, found)
-    activity = _activity(request, edges_us, per_bucket)
-    users = _users(sorted(totals), found, totals)
-    return {"activity": activity, "users": users}
+            _add_rows(first, rows, collected.per_bucket, collected.totals, collected.found)
+    return collected
+
+
+async def build_report(
+    connection: AsyncConnection, request: ReportRequest, *, organization_id: str | None
+) -> dict[str, Any]:
+    """The report over ``request``'s buckets for one organization, or all when ``None``."""
+    collected = await collect_report(connection, request, organization_id=organization_id)
+    return collected.to_dict()
 
 
 def _add_rows(
@@ -177,25 +221,20 @@ def _add_rows(
 
 
 def _activity(
-    request: ReportRequest, edges_us: list[int], per_bucket: list[list[tuple[str, int]]]
+    request: ReportRequest, edges_us: list[int], buckets: Iterable[list[tuple[str, int]]]
 ) -> list[dict[str, Any]]:
-    """The ``activity`` list: each bucket's users, most minutes first, ties by user id."""
-    activity = []
-    for bucket, entries in enumerate(per_bucket):
-        entries.sort(key=itemgetter(0))  # two stable sorts: by user id, then by minutes
-        entries.sort(key=itemgetter(1), reverse=True)
-        activity.append(
-            {
-                "time": format_datetime_utc(request.edges[bucket]),
-                "duration": (edges_us[bucket + 1] - edges_us[bucket]) * 1000,
-                "user_activity": [
-                    {"user_id": user_id, "duration": count * NANOSECONDS_PER_MINUTE, "count": count}
-                    for user_id, count in entries
-                ],
-            }
-        )
-        per_bucket[bucket] = []  # each bucket's pairs go as soon as its entries are built
-    return activity
+    """The ``activity`` list from each bucket's sorted (user, minutes) pairs."""
+    return [
+        {
+            "time": format_datetime_utc(request.edges[bucket]),
+            "duration": (edges_us[bucket + 1] - edges_us[bucket]) * 1000,
+            "user_activity": [
+                {"user_id": user_id, "duration": count * NANOSECONDS_PER_MINUTE, "count": count}
+                for user_id, count in entries
+            ],
+        }
+        for bucket, entries in enumerate(buckets)
+    ]
 
 
 def _users(
