@@ -90,6 +90,9 @@ class Store:
             raise _unavailable(
                 error, f"no answer within the deadline of {self.config.store_timeout:g} s"
             ) from error
+        except asyncio.CancelledError:  # the caller went away (a shutdown): not the work
+            self._abandon(task)
+            raise
 
     @contextlib.asynccontextmanager
     async def _bounded(self, opened: Any) -> AsyncIterator[AsyncConnection]:
@@ -114,7 +117,10 @@ class Store:
             ) from error
 
     def _abandon(self, task: asyncio.Future[Any]) -> None:
-        """Let ``task``, whose caller was answered at the deadline, wind down in the background."""
+        """Let ``task``, whose caller has gone (answered at the deadline, or cancelled), end alone.
+
+        ``close`` ends what is still running.
+        """
         task.add_done_callback(_drop_outcome)
         self._abandoned.add(task)
         task.add_done_callback(self._abandoned.discard)
@@ -208,6 +214,9 @@ class Store:
         except TimeoutError:
             self._abandon(task)
             return f"no answer within {deadline:g} s"
+        except asyncio.CancelledError:
+            self._abandon(task)
+            raise
         except (*_UNREACHABLE, sqlalchemy.exc.DBAPIError) as error:
             return _cause(error)
         if revision != migrate.head_revision():
