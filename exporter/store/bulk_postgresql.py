@@ -197,8 +197,8 @@ async def upsert_hours(
     rows, and those before its "last seen" rows.
     """
     if row_count(groups) <= _CHUNK:
-        listed = [row for chunk in row_chunks(groups, _CHUNK) for row in chunk]
-        arrays = await asyncio.to_thread(_arrays, listed)  # CPU-bound: off the event loop
+        # CPU-bound: off the event loop
+        listed, arrays = await asyncio.to_thread(_listed_with_arrays, groups)
         added = await _upsert_hours_at_once(connection, listed, arrays, first_open_day)
         await connection.execute(_UPSERT_LAST_SEEN, arrays)  # one statement: one lock order
         return added
@@ -256,6 +256,12 @@ async def _upsert_hours_in_chunks(
 def _block_order(item: tuple[DayKey, int]) -> tuple[str, int, int, str, int]:
     (organization_id, category, day, user_id), _ = item
     return organization_id, category, day_blocks.place(day)[0], user_id, day
+
+
+def _listed_with_arrays(groups: Groups) -> tuple[list[Row], dict[str, str]]:
+    """All of ``groups``' rows in key order, and their array parameters."""
+    listed = [row for chunk in row_chunks(groups, _CHUNK) for row in chunk]
+    return listed, _arrays(listed)
 
 
 def _arrays(chunk: list[Row]) -> dict[str, str]:
