@@ -1,11 +1,13 @@
 """Largest legal batches against a real ``serve`` process: /healthz latency and RSS.
 
-    python -m bench.hostile [--stores sqlite postgresql] [--concurrency 1 2 4]
+    python -m bench.hostile [--stores sqlite postgresql] [--concurrency 1 2 4] [--reports 20]
 
 Posts N batches at once of 10,000 sessions of 24 h for distinct users (14.4 M minutes each)
 while a poller asks ``/healthz`` every 50 ms; prints, per store and N, the batches' statuses
 and time, the worst ``/healthz`` latency, the service's RSS (peak ``VmHWM`` and after) from
-/proc, and the machine's load average when the round began. PostgreSQL is a fresh database on
+/proc, and the machine's load average when the round began. With ``--reports M``, a last
+round asks for M activity reports at once over what the batches stored (every user, the last
+two days by day). PostgreSQL is a fresh database on
 ``--database-url``'s server, else on USAGE_METRICS_BENCH_DATABASE_URL's, else on a throw-away
 pgserver instance; SQLite a fresh file.
 """
@@ -65,10 +67,10 @@ def _cli(env: dict[str, str], *args: str) -> str:
 
 
 async def _round(
-    store: str, base: str, token: str, pid: int, *, concurrency: int, offset: int
+    store: str, base: str, token: str, pid: int, *, concurrency: int, offset: int, reports: bool
 ) -> str:
     load = os.getloadavg()[0]
-    bodies = [_batch(offset + n) for n in range(concurrency)]
+    bodies = [] if reports else [_batch(offset + n) for n in range(concurrency)]
     worst = 0.0
     done = False
 
@@ -91,23 +93,45 @@ async def _round(
             await response.read()
             return response.status
 
+    async def report(session: aiohttp.ClientSession) -> int:
+        end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        query = {
+            "start": (end - dt.timedelta(days=2)).isoformat().replace("+00:00", "Z"),
+            "end": end.isoformat().replace("+00:00", "Z"),
+            "interval": "1 day",
+        }
+        async with session.get(
+            f"{base}/api/private/metrics/activity",
+            params=query,
+            headers={"Session-Token": token},
+            timeout=aiohttp.ClientTimeout(total=600),
+        ) as response:
+            await response.read()
+            return response.status
+
     before = _rss(pid)["VmRSS"]
     async with aiohttp.ClientSession() as session:
         poller = asyncio.create_task(poll(session))
         started = time.monotonic()
-        statuses = await asyncio.gather(*(post(session, body) for body in bodies))
+        requests = (
+            [report(session) for _ in range(concurrency)]
+            if reports
+            else [post(session, body) for body in bodies]
+        )
+        statuses = await asyncio.gather(*requests)
         took = time.monotonic() - started
         done = True
         await poller
     await asyncio.sleep(2)
     after = _rss(pid)
     return (
-        f"| {store} | {concurrency} | {statuses} | {took:.1f} s | {worst * 1000:,.0f} ms | "
+        f"| {store} | {concurrency}{' reports' if reports else ''} | {statuses} | {took:.1f} s | "
+        f"{worst * 1000:,.0f} ms | "
         f"{before} MB | {after['VmHWM']} MB | {after['VmRSS']} MB | {load:.1f} |"
     )
 
 
-async def _rounds(store: str, database_url: str, concurrency: list[int]) -> None:
+async def _rounds(store: str, database_url: str, concurrency: list[int], reports: int) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -120,7 +144,8 @@ async def _rounds(store: str, database_url: str, concurrency: list[int]) -> None
     _cli(env, "migrate")
     _cli(env, "users", "create", "bench-writer", "--id", "bench-writer", "--role", "site-admin")
     token = _cli(env, "tokens", "create", "--user", "bench-writer").split()[-1]
-    for n in concurrency:  # a fresh process per round, so that each peak is its own
+    rounds = [(n, False) for n in concurrency] + ([(reports, True)] if reports else [])
+    for n, of_reports in rounds:  # a fresh process per round, so that each peak is its own
         with subprocess.Popen(  # noqa: ASYNC220  (a process for the whole round, not a call)
             [sys.executable, "-m", "exporter", "serve"], env=env
         ) as server:
@@ -135,7 +160,15 @@ async def _rounds(store: str, database_url: str, concurrency: list[int]) -> None
                         except aiohttp.ClientError:
                             pass
                         await asyncio.sleep(0.1)
-                row = await _round(store, base, token, server.pid, concurrency=n, offset=n * 100)
+                row = await _round(
+                    store,
+                    base,
+                    token,
+                    server.pid,
+                    concurrency=n,
+                    offset=n * 100,
+                    reports=of_reports,
+                )
                 print(row, flush=True)
             finally:
                 server.terminate()
@@ -161,6 +194,9 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument(
+        "--reports", type=int, default=0, help="then this many reports at once (0: none)"
+    )
+    parser.add_argument(
         "--database-url", default=None, help="a PostgreSQL server where databases may be created"
     )
     args = parser.parse_args()
@@ -171,7 +207,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for store in args.stores:
         with _database(store, args.database_url) as url:
-            asyncio.run(_rounds(store, url, args.concurrency))
+            asyncio.run(_rounds(store, url, args.concurrency, args.reports))
 
 
 if __name__ == "__main__":

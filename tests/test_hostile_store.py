@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config
-from exporter.store import Store
+from exporter.store import CLOSE_GRACE_SECONDS, Store
 from exporter.web import create_app
 from exporter.web.keys import REFRESHER, STORE
 from tests.conftest import PostgresDatabases, ServiceTestServer, _sqlalchemy_url
@@ -114,6 +114,36 @@ async def test_a_frozen_postgresql_is_reported_like_a_down_one(
         assert time.monotonic() - resumed < 15
         await asyncio.sleep(0.2)
     assert (await post_events(client, headers, [event("u3")]))[0] == 200
+
+
+async def test_shutting_down_on_a_frozen_postgresql_ends_and_leaves_no_store_work(
+    aiohttp_client: AiohttpClient, private_postgres: tuple[str, Path]
+) -> None:
+    """SIGSTOP, a batch answered 503: shutting down is bounded and ends every store call."""
+    url, data = private_postgres
+    config = Config(database_url=url, refresh_interval=REFRESH, store_timeout=DEADLINE)
+    client: Client = await aiohttp_client(ServiceTestServer(create_app(config)))
+    headers = {"Session-Token": await make_token(client.app[STORE], "a", roles=["site-admin"])}
+    processes = _server_processes(data)
+    for pid in processes:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        status, body = await post_events(client, headers, [event("u4")])
+        assert status == 503, body
+        started = time.monotonic()
+        await client.close()
+        took = time.monotonic() - started
+        assert took < 2 * CLOSE_GRACE_SECONDS + 5, f"shutting down took {took:.1f} s"
+        left = [
+            task
+            for task in asyncio.all_tasks()
+            if not task.done()
+            and getattr(task.get_coro(), "__qualname__", "").startswith(("Store.", "Refresher."))
+        ]
+        assert not left, left
+    finally:
+        for pid in processes:
+            os.kill(pid, signal.SIGCONT)
 
 
 def _refusals(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -51,6 +51,8 @@ _INGEST_ATTEMPTS = 5
 LARGE_BATCH_MINUTES = 1_000_000
 """Batches covering more minutes than this are stored one at a time (see ``ingest``)."""
 READY_DEADLINE_SECONDS = 5.0
+CLOSE_GRACE_SECONDS = 5.0
+"""``close`` waits this long for work abandoned at its deadline to end, then cancels it."""
 
 
 class Store:
@@ -63,6 +65,7 @@ class Store:
         self._write_lock = asyncio.Lock() if is_sqlite(engine) else None
         self._large_batches = asyncio.Semaphore(1)
         self._write_fault: str | None = None
+        self._abandoned: set[asyncio.Future[Any]] = set()
 
     @classmethod
     def open(cls, config: Config, *, clock: Clock = time.time) -> Store:
@@ -83,10 +86,13 @@ class Store:
         try:
             return await asyncio.wait_for(asyncio.shield(task), self.config.store_timeout)
         except TimeoutError as error:
-            task.add_done_callback(_drop_outcome)
+            self._abandon(task)
             raise _unavailable(
                 error, f"no answer within the deadline of {self.config.store_timeout:g} s"
             ) from error
+        except asyncio.CancelledError:  # the caller went away (a shutdown): not the work
+            self._abandon(task)
+            raise
 
     @contextlib.asynccontextmanager
     async def _bounded(self, opened: Any) -> AsyncIterator[AsyncConnection]:
@@ -110,8 +116,29 @@ class Store:
                 error, f"no answer within the deadline of {self.config.store_timeout:g} s"
             ) from error
 
+    def _abandon(self, task: asyncio.Future[Any]) -> None:
+        """Let ``task``, whose caller has gone (answered at the deadline, or cancelled), end alone.
+
+        ``close`` ends what is still running.
+        """
+        task.add_done_callback(_drop_outcome)
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """End the work abandoned at its deadline, then close every pooled connection.
+
+        That work is waited for at most ``CLOSE_GRACE_SECONDS`` and then cancelled, and waited
+        for at most as long again: a shutdown never waits on a store that does not answer.
+        """
+        if self._abandoned:
+            _, pending = await asyncio.wait(set(self._abandoned), timeout=CLOSE_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                _, stuck = await asyncio.wait(pending, timeout=CLOSE_GRACE_SECONDS)
+                if stuck:
+                    log.warning("closing with %d store calls that did not end", len(stuck))
         await self.engine.dispose()
 
     @contextlib.asynccontextmanager
@@ -185,8 +212,11 @@ class Store:
         try:
             revision = await asyncio.wait_for(asyncio.shield(task), deadline)
         except TimeoutError:
-            task.add_done_callback(_drop_outcome)
+            self._abandon(task)
             return f"no answer within {deadline:g} s"
+        except asyncio.CancelledError:
+            self._abandon(task)
+            raise
         except (*_UNREACHABLE, sqlalchemy.exc.DBAPIError) as error:
             return _cause(error)
         if revision != migrate.head_revision():

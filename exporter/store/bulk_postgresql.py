@@ -9,9 +9,11 @@ deadlock.
 Each array travels as one comma-separated string that the server splits: psycopg adapts a list
 element by element in Python, about 1 µs each, which for the 140,000 values of a batch of
 5,000 heartbeats took longer than the statement itself. No value contains a comma: ids are
-checked (``exporter.model.check_id``), the rest are ``*`` and integers. "Last seen" is
-computed by the server from the same arrays as the hourly rows, which took less time than
-computing it in Python and sending it as arrays of its own.
+checked (``exporter.model.check_id``), the rest are ``*`` and integers. For a batch of one
+statement "last seen" is computed by the server from the same arrays as the hourly rows, which
+took less time than computing it in Python and sending it as arrays of its own. A larger batch
+goes in chunks (``exporter.store.hourly``): holding all its arrays at once took more memory
+than the rest of the batch, so its "last seen" is computed here, a row per (organization, user).
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from exporter.model import DAY
 from exporter.store import day_blocks
 from exporter.store.day_blocks import DayKey
-from exporter.store.ordering import in_key_order
+from exporter.store.hourly import Groups, Row, built_chunks, newest_minutes, row_chunks, row_count
 from exporter.store.schema import ADDED_COLUMNS, LAST_SEEN_COLUMNS, MASK_COLUMNS
 from exporter.store.sql import array_parameter
 
-HourKey = tuple[str, int, str]  # organization_id, hour, user_id: an ``activity`` row
+
+def _split_nullable(name: str) -> str:
+    """SQL for the comma-separated parameter ``name`` as a bigint array; empty elements NULL."""
+    return f"CAST(string_to_array(:{name}, ',', '') AS bigint[])"
 
 
 def _split(name: str, sql_type: str = "text") -> str:
@@ -144,37 +149,68 @@ _UPSERT_LAST_SEEN = sa.text(
 """Newest minutes, from the hourly rows' arrays, move forward only (``greatest`` skips NULLs,
 the categories a batch lacks). The rows are locked in key order, as every batch locks them."""
 
+_UPSERT_NEWEST = sa.text(
+    f"""
+    INSERT INTO last_seen AS s (organization_id, user_id, {", ".join(LAST_SEEN_COLUMNS)})
+    SELECT * FROM unnest(
+        {_split("organizations")}, {_split("users")},
+        {", ".join(_split_nullable(name) for name in LAST_SEEN_COLUMNS)}
+    ) AS new (organization_id, user_id, {", ".join(LAST_SEEN_COLUMNS)})
+    ORDER BY organization_id COLLATE "C", user_id COLLATE "C"
+    ON CONFLICT (organization_id, user_id) DO UPDATE SET
+        {", ".join(f"{name} = greatest(s.{name}, excluded.{name})" for name in LAST_SEEN_COLUMNS)}
+    WHERE {" OR ".join(f"excluded.{name} > coalesce(s.{name}, -1)" for name in LAST_SEEN_COLUMNS)}
+    """  # noqa: S608
+)
+"""Newest minutes given per (organization, user) (``_newest_arrays``), moved forward only."""
+
+
+def _newest_arrays(groups: Groups) -> dict[str, str]:
+    """``_UPSERT_NEWEST``'s parameters: an empty element is NULL (no minute of that category)."""
+    newest = newest_minutes(groups)
+    per_column = zip(*(seen for _, seen in newest), strict=True)
+    return {
+        "organizations": array_parameter(org for (org, _), _ in newest),
+        "users": array_parameter(user for (_, user), _ in newest),
+        **{
+            name: ",".join("" if minute is None else str(minute) for minute in column)
+            for name, column in zip(LAST_SEEN_COLUMNS, per_column, strict=True)
+        },
+    }
+
+
 _CHUNK = 50_000
 
 
 async def upsert_hours(
-    connection: AsyncConnection, rows: dict[HourKey, list[int]], *, first_open_day: int
+    connection: AsyncConnection, groups: Groups, *, first_open_day: int
 ) -> dict[tuple[str, int], int]:
     """Store a batch's hourly rows; the new minutes per (organization, category).
 
     The masks are ORed in, the new bits added to the closed days, and each (organization,
     user)'s newest minutes moved forward in ``last_seen``. A batch that fits in one statement
     takes the hourly and the day-block upsert together (a batch wholly on open days, as live
-    heartbeats are, the hourly one alone); the server puts its rows in key order. A larger one
-    is sorted here and upserts all its hours chunk by chunk first and then all its days, so
-    that every transaction still locks all its activity rows before any of its day-block rows,
-    and those before its "last seen" rows.
+    heartbeats are, the hourly one alone), and "last seen" from the same arrays; the server
+    puts its rows in key order. A larger one upserts all its hours chunk by chunk in key order
+    first, then all its days, then "last seen" from each (organization, user)'s newest minutes,
+    so that every transaction still locks all its activity rows before any of its day-block
+    rows, and those before its "last seen" rows.
     """
-    listed = list(rows.items())
-    arrays = await asyncio.to_thread(_arrays, listed)  # CPU-bound: off the event loop
-    if len(listed) <= _CHUNK:
+    if row_count(groups) <= _CHUNK:
+        # CPU-bound: off the event loop
+        listed, arrays = await asyncio.to_thread(_listed_with_arrays, groups)
         added = await _upsert_hours_at_once(connection, listed, arrays, first_open_day)
-    else:
-        # Many short sorts: one sort of half a million rows holds the GIL for seconds.
-        ordered = await asyncio.to_thread(in_key_order, rows)
-        added = await _upsert_hours_in_chunks(connection, ordered, first_open_day)
-    await connection.execute(_UPSERT_LAST_SEEN, arrays)  # one statement: one lock order
+        await connection.execute(_UPSERT_LAST_SEEN, arrays)  # one statement: one lock order
+        return added
+    added = await _upsert_hours_in_chunks(connection, groups, first_open_day)
+    newest = await asyncio.to_thread(_newest_arrays, groups)
+    await connection.execute(_UPSERT_NEWEST, newest)  # one statement: one lock order
     return added
 
 
 async def _upsert_hours_at_once(
     connection: AsyncConnection,
-    listed: list[tuple[HourKey, list[int]]],
+    listed: list[Row],
     arrays: dict[str, str],
     first_open_day: int,
 ) -> dict[tuple[str, int], int]:
@@ -194,11 +230,10 @@ async def _upsert_hours_at_once(
 
 
 async def _upsert_hours_in_chunks(
-    connection: AsyncConnection, ordered: list[tuple[HourKey, list[int]]], first_open_day: int
+    connection: AsyncConnection, groups: Groups, first_open_day: int
 ) -> dict[tuple[str, int], int]:
     added = day_blocks.NewMinutes(open_from=first_open_day * DAY)
-    for start in range(0, len(ordered), _CHUNK):
-        arrays = _arrays(ordered[start : start + _CHUNK])
+    async for arrays in built_chunks(groups, _CHUNK, _arrays):
         added.count(await connection.execute(_UPSERT_HOURS, arrays))
     # In block key order, so that the chunks lock each block row in the same order as any
     # other writer does.
@@ -223,7 +258,13 @@ def _block_order(item: tuple[DayKey, int]) -> tuple[str, int, int, str, int]:
     return organization_id, category, day_blocks.place(day)[0], user_id, day
 
 
-def _arrays(chunk: list[tuple[HourKey, list[int]]]) -> dict[str, str]:
+def _listed_with_arrays(groups: Groups) -> tuple[list[Row], dict[str, str]]:
+    """All of ``groups``' rows in key order, and their array parameters."""
+    listed = [row for chunk in row_chunks(groups, _CHUNK) for row in chunk]
+    return listed, _arrays(listed)
+
+
+def _arrays(chunk: list[Row]) -> dict[str, str]:
     keys, masks = zip(*chunk, strict=True)
     organizations, hours, users = zip(*keys, strict=True)
     per_category = list(zip(*masks, strict=True))

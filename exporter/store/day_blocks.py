@@ -146,7 +146,7 @@ def _block_rows(days: Mapping[DayKey, int]) -> list[dict[str, object]]:
     ]
 
 
-_CLOSING_LOCK = 0x75736167_65646179
+CLOSING_LOCK = 0x75736167_65646179
 """The advisory lock key that ingest takes shared and closing exclusively (ASCII "usageday")."""
 
 
@@ -157,7 +157,7 @@ async def first_open_day(connection: AsyncConnection, *, for_ingest: bool = Fals
     SQLite writer has the database to itself).
     """
     if for_ingest and connection.dialect.name == "postgresql":
-        await connection.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(_CLOSING_LOCK)))
+        await connection.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(CLOSING_LOCK)))
     return await _read_first_open_day(connection)
 
 
@@ -177,7 +177,7 @@ async def close_days(connection: AsyncConnection, *, before: int) -> int:
     first_open = await _read_first_open_day(connection)
     # Nothing to close is the usual answer: given without the lock, ingest is not held back.
     if first_open < before and connection.dialect.name == "postgresql":
-        await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLOSING_LOCK)))
+        await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(CLOSING_LOCK)))
         first_open = await _read_first_open_day(connection)  # another replica may have closed
     if first_open >= before:
         return first_open

@@ -24,7 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from exporter.events import Event
 from exporter.model import ALL_ORGANIZATIONS_KEY, DAY, Category, split_minutes
 from exporter.store import bulk_postgresql, day_blocks, placeholders
-from exporter.store.ordering import in_key_order
+from exporter.store.hourly import (
+    Groups,
+    HourKey,
+    Minutes,
+    Row,
+    RowKey,
+    built_chunks,
+    hourly_groups,
+    newest_minutes,
+)
 from exporter.store.schema import (
     ADDED_COLUMNS,
     LAST_SEEN_COLUMNS,
@@ -36,11 +45,7 @@ from exporter.store.schema import (
 from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
 
-RowKey = tuple[str, int, int, str]  # organization_id, category, hour, user_id
-Minutes = dict[RowKey, int]
-"""Active minutes: a mask per real (organization, category) slice, hour and user (bit i: minute i
-of the hour)."""
-HourKey = tuple[str, int, str]  # organization_id, hour, user_id: an ``activity`` row
+__all__ = ["HourKey", "IngestResult", "Minutes", "RowKey", "rollup", "store_minutes"]
 _CHUNK = 2000
 
 
@@ -63,21 +68,12 @@ def rollup(events: Iterable[Event]) -> Minutes:
 
 
 def hourly_rows(masks: Minutes) -> dict[HourKey, list[int]]:
-    """The ``activity`` rows of ``rollup``'s masks: one mask per category, unions included.
-
-    Each row's list is indexed by ``Category``; ``any`` is the union of the others, and the
-    rows of organization ``*`` the union of every organization's.
-    """
-    rows: dict[HourKey, list[int]] = {}
-    any_category = int(Category.ANY)
-    for (organization_id, category, hour, user_id), mask in masks.items():
-        for key in ((organization_id, hour, user_id), (ALL_ORGANIZATIONS_KEY, hour, user_id)):
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = [0] * len(MASK_COLUMNS)
-            row[category] |= mask
-            row[any_category] |= mask
-    return rows
+    """The ``activity`` rows of ``rollup``'s masks (``hourly_groups``), keyed by row."""
+    return {
+        (organization_id, hour, user_id): row
+        for (organization_id, hour), users in hourly_groups(masks).items()
+        for user_id, row in users.items()
+    }
 
 
 async def store_minutes(
@@ -95,7 +91,7 @@ async def store_minutes(
     first_open_day = await day_blocks.first_open_day(connection, for_ingest=True)
     # CPU-bound for large batches: a worker thread builds the rows, so the event loop keeps
     # answering /healthz and /metrics meanwhile.
-    rows = await asyncio.to_thread(hourly_rows, minutes)
+    groups = await asyncio.to_thread(hourly_groups, minutes)
     pairs = {(organization_id, user_id) for organization_id, _, _, user_id in minutes}
     await placeholders.ensure_organizations(
         connection,
@@ -105,11 +101,13 @@ async def store_minutes(
     )
     await placeholders.ensure_users(connection, {user_id for _, user_id in pairs}, now=now)
     await placeholders.add_implicit_memberships(connection, pairs)
-    if connection.dialect.name == "postgresql":  # "last seen" too, from the same arrays
-        added = await bulk_postgresql.upsert_hours(connection, rows, first_open_day=first_open_day)
+    if connection.dialect.name == "postgresql":  # "last seen" too
+        added = await bulk_postgresql.upsert_hours(
+            connection, groups, first_open_day=first_open_day
+        )
     else:
-        added = await _upsert_activity(connection, rows, first_open_day=first_open_day)
-        await _update_last_seen(connection, rows)
+        added = await _upsert_activity(connection, groups, first_open_day=first_open_day)
+        await _update_last_seen(connection, groups)
     new_minutes = {
         key: count
         for key, count in added.items()
@@ -124,9 +122,9 @@ async def store_minutes(
 
 
 async def _upsert_activity(
-    connection: AsyncConnection, rows: dict[HourKey, list[int]], *, first_open_day: int
+    connection: AsyncConnection, groups: Groups, *, first_open_day: int
 ) -> dict[tuple[str, int], int]:
-    """OR the masks in (SQLite); return the new minutes per (organization, category)."""
+    """OR the masks in (SQLite), a chunk at a time; return the new minutes per group."""
     statement = insert(activity, connection.dialect.name)
     new_bits = {
         name: statement.excluded[name].op("&")(activity.c[name].bitwise_not())
@@ -150,17 +148,16 @@ async def _upsert_activity(
         activity.c.user_id,
         *(activity.c[name] for name in ADDED_COLUMNS),
     )
-    # Half a million rows' parameters take seconds to build: a worker thread builds them.
-    params = await asyncio.to_thread(_activity_params, rows)
     added = day_blocks.NewMinutes(open_from=first_open_day * DAY)
-    for start in range(0, len(params), _CHUNK):
-        added.count(await connection.execute(statement, params[start : start + _CHUNK]))
+    # Each chunk's parameters are built in a worker thread and dropped once sent.
+    async for params in built_chunks(groups, _CHUNK, _activity_params):
+        added.count(await connection.execute(statement, params))
     await day_blocks.add_days(connection, added.days)
     return added.per_group
 
 
-def _activity_params(rows: dict[HourKey, list[int]]) -> list[dict[str, object]]:
-    """The ``activity`` upsert's parameters, in key order."""
+def _activity_params(rows: list[Row]) -> list[dict[str, object]]:
+    """The ``activity`` upsert's parameters of ``rows``."""
     return [
         {
             "organization_id": org,
@@ -169,7 +166,7 @@ def _activity_params(rows: dict[HourKey, list[int]]) -> list[dict[str, object]]:
             **dict(zip(MASK_COLUMNS, masks, strict=True)),
             **{name: mask.bit_count() for name, mask in zip(ADDED_COLUMNS, masks, strict=True)},
         }
-        for (org, hour, user), masks in in_key_order(rows)
+        for (org, hour, user), masks in rows
     ]
 
 
@@ -190,7 +187,7 @@ async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, 
     )
 
 
-async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, list[int]]) -> None:
+async def _update_last_seen(connection: AsyncConnection, groups: Groups) -> None:
     """Keep the newest active minute per (organization, user) and category (SQLite)."""
     statement = insert(last_seen, connection.dialect.name)
     statement = statement.on_conflict_do_update(
@@ -204,25 +201,14 @@ async def _update_last_seen(connection: AsyncConnection, rows: dict[HourKey, lis
             for name in LAST_SEEN_COLUMNS
         },
     )
-    params = await asyncio.to_thread(_last_seen_params, rows)  # CPU-bound, like the masks
+    params = await asyncio.to_thread(_last_seen_params, groups)  # CPU-bound, like the masks
     for start in range(0, len(params), _CHUNK):
         await connection.execute(statement, params[start : start + _CHUNK])
 
 
-def _last_seen_params(rows: dict[HourKey, list[int]]) -> list[dict[str, object]]:
-    """The newest minute per (organization, user) and category of ``rows``, in key order."""
-    newest: dict[tuple[str, str], list[int | None]] = {}
-    for (org, hour, user), masks in rows.items():
-        seen = newest.get((org, user))
-        if seen is None:
-            seen = newest[(org, user)] = [None] * len(LAST_SEEN_COLUMNS)
-        for category, mask in enumerate(masks):
-            if mask:
-                minute = hour + 60 * (mask.bit_length() - 1)
-                known = seen[category]
-                if known is None or known < minute:
-                    seen[category] = minute
+def _last_seen_params(groups: Groups) -> list[dict[str, object]]:
+    """The newest minute per (organization, user) and category of ``groups``, in key order."""
     return [
         {"organization_id": org, "user_id": user, **dict(zip(LAST_SEEN_COLUMNS, seen, strict=True))}
-        for (org, user), seen in in_key_order(newest)
+        for (org, user), seen in newest_minutes(groups)
     ]
