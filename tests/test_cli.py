@@ -103,8 +103,8 @@ def _table(out: str) -> list[list[str]]:
 
 def test_migrate_reports_the_revision(cli: Cli) -> None:
     """``migrate`` brings the store to the newest revision and says which."""
-    assert cli.ok("migrate") == "store is at revision 0008\n"
-    assert cli.ok("migrate") == "store is at revision 0008\n"
+    assert cli.ok("migrate") == "store is at revision 0009\n"
+    assert cli.ok("migrate") == "store is at revision 0009\n"
 
 
 def test_orgs_create_and_list(cli: Cli) -> None:

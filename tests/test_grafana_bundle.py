@@ -51,6 +51,8 @@ BUILTIN_VARIABLES = {
     "__range",
     "__interval",
     "__timeFilter",
+    "__timeFrom",
+    "__timeTo",
     "__timeGroup",
     "__timeGroupAlias",
 }
@@ -461,19 +463,18 @@ def test_main_dashboard_shows_the_metrics_view(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SQL_DASHBOARDS)
-def test_sql_reads_only_the_contract_views_with_filters(name: str) -> None:
-    """SQL panels read only the contract views, filtered by time range, organization and action."""
-    views = {"usage_activity_hourly", "usage_organizations"}
+def test_sql_reads_only_the_reader_functions_with_filters(name: str) -> None:
+    """SQL panels read only the reader functions, given the time range, organization and action."""
+    readers = {"usage_activity_per_user", "usage_activity_per_day"}
     dashboard = load(name)
     for panel in visual_panels(dashboard):
         for target in panel["targets"]:
             sql = target["rawSql"]
             tables = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql, flags=re.IGNORECASE))
-            assert tables, sql
-            assert tables <= views, sql
-            assert "$__timeFilter(time)" in sql
-            assert "organization = '$organization'" in sql
-            assert "category = '$action'" in sql
+            assert len(tables) == 1, sql
+            assert tables <= readers, sql
+            (reader,) = tables
+            assert f"{reader}($__timeFrom(), $__timeTo(), '$organization', '$action')" in sql
             assert not re.search(r"\b(INSERT|UPDATE|DELETE|DROP|ALTER|GRANT)\b", sql, re.I)
     formats = {t["format"] for p in visual_panels(dashboard) for t in p["targets"]}
     assert formats == {"table", "time_series"}

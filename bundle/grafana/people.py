@@ -1,4 +1,4 @@
-"""Usage metrics — people: per-user activity, read from PostgreSQL views."""
+"""Usage metrics — people: per-user activity, read from PostgreSQL reader functions."""
 
 from __future__ import annotations
 
@@ -12,24 +12,23 @@ from bundle.grafana.variables import (
     organization_variable,
 )
 
-SQL_FILTER = """\
-FROM usage_activity_hourly
-WHERE $__timeFilter(time)
-  AND organization = '$organization'
-  AND category = '$action'
-  AND active_minutes > 0"""
+ARGS = "$__timeFrom(), $__timeTo(), '$organization', '$action'"
+PER_USER = f"FROM usage_activity_per_user({ARGS})"
+"""One row per user active in the time range (grafana/README.md has the functions)."""
+PER_DAY = f"FROM usage_activity_per_day({ARGS})"
+"""One row per UTC day with activity in the time range."""
+HOURS = "SUM(active_minutes) / 60.0"
 
 
 def people_dashboard() -> Json:
-    """Usage metrics — people: per-user activity, read from PostgreSQL views."""
-    hours = "SUM(active_minutes) / 60.0"
+    """Usage metrics — people: per-user activity, read from PostgreSQL reader functions."""
     g = Grid()
     g.add(
         stat(
             "Active users",
             "Distinct users with at least one active minute in the time range (hours are "
             "counted by their start).",
-            [sql_target(f'SELECT COUNT(DISTINCT user_id) AS "Active users"\n{SQL_FILTER}')],
+            [sql_target(f'SELECT COUNT(*) AS "Active users"\n{PER_USER}')],
             datasource=PG,
             unit="short",
             decimals=0,
@@ -42,7 +41,7 @@ def people_dashboard() -> Json:
         stat(
             "Active hours",
             "Active minutes of all these users in the time range, in hours.",
-            [sql_target(f'SELECT {hours} AS "Active hours"\n{SQL_FILTER}')],
+            [sql_target(f'SELECT {HOURS} AS "Active hours"\n{PER_USER}')],
             datasource=PG,
             unit="h",
             decimals=1,
@@ -55,12 +54,7 @@ def people_dashboard() -> Json:
         stat(
             "Hours per active user",
             "Active hours divided by active users in the time range.",
-            [
-                sql_target(
-                    f'SELECT {hours} / NULLIF(COUNT(DISTINCT user_id), 0) AS "Hours per user"\n'
-                    f"{SQL_FILTER}"
-                )
-            ],
+            [sql_target(f'SELECT {HOURS} / NULLIF(COUNT(*), 0) AS "Hours per user"\n{PER_USER}')],
             datasource=PG,
             unit="h",
             decimals=1,
@@ -77,8 +71,7 @@ def people_dashboard() -> Json:
             [
                 sql_target(
                     'SELECT username AS "User", '
-                    f'{hours} AS "Active hours"\n{SQL_FILTER}\n'
-                    "GROUP BY user_id, username\n"
+                    f'active_minutes / 60.0 AS "Active hours"\n{PER_USER}\n'
                     'ORDER BY "Active hours" DESC, "User"\n'
                     "LIMIT 10"
                 )
@@ -99,8 +92,8 @@ def people_dashboard() -> Json:
             [
                 sql_target(
                     "SELECT $__timeGroupAlias(time, '1d', 0), "
-                    f'COUNT(DISTINCT user_id) AS "Active users"\n{SQL_FILTER}\n'
-                    "GROUP BY 1\nORDER BY 1",
+                    f'active_users AS "Active users"\n{PER_DAY}\n'
+                    "ORDER BY 1",
                     fmt="time_series",
                 )
             ],
@@ -123,12 +116,11 @@ def people_dashboard() -> Json:
                     "SELECT\n"
                     '  username AS "Username",\n'
                     '  name AS "Name",\n'
-                    f'  {hours} AS "Active hours",\n'
-                    "  COUNT(DISTINCT (time AT TIME ZONE 'UTC')::date) AS \"Active days\",\n"
-                    '  MAX(time) AS "Last active",\n'
+                    '  active_minutes / 60.0 AS "Active hours",\n'
+                    '  active_days AS "Active days",\n'
+                    '  last_active AS "Last active",\n'
                     '  user_id AS "User ID"\n'
-                    f"{SQL_FILTER}\n"
-                    "GROUP BY user_id, username, name\n"
+                    f"{PER_USER}\n"
                     'ORDER BY "Active hours" DESC, "Username"\n'
                     "LIMIT 1000"
                 )
@@ -146,8 +138,8 @@ def people_dashboard() -> Json:
             [
                 sql_target(
                     "SELECT $__timeGroupAlias(time, '1d', 0), "
-                    f'{hours} AS "Active hours"\n{SQL_FILTER}\n'
-                    "GROUP BY 1\nORDER BY 1",
+                    f'active_minutes / 60.0 AS "Active hours"\n{PER_DAY}\n'
+                    "ORDER BY 1",
                     fmt="time_series",
                 )
             ],
@@ -165,8 +157,9 @@ def people_dashboard() -> Json:
         uid="usage-metrics-people",
         title="Usage metrics — people",
         description=(
-            "Who is active and for how long, per user, from the read-only PostgreSQL views "
-            "usage_activity_hourly and usage_organizations of the usage-metrics store."
+            "Who is active and for how long, per user, from the reader functions "
+            "usage_activity_per_user and usage_activity_per_day and the view "
+            "usage_organizations of the usage-metrics store (PostgreSQL)."
         ),
         variables=[
             datasource_variable(
