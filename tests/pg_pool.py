@@ -122,7 +122,11 @@ class PostgresPool:
                 " WHERE datname = %s AND pid <> pg_backend_pid()",
                 (name,),
             )
-        if self._reset(name):
+        try:
+            reset = self._reset(name)
+        except psycopg.Error:
+            reset = False  # a database the test left unusable (dropped tables, no connections)
+        if reset:
             self.free.append(name)
         else:
             self.drop(name)
