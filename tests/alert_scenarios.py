@@ -98,6 +98,45 @@ class Scenario:
         return self.end // STEP + 1
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a scenario sits in a promtool run; the defaults are a run of its own.
+
+    In a run shared with other scenarios its series start ``shift`` seconds after promtool's
+    time 0 (a multiple of ``STEP``) and end with a staleness marker after its ``end``; they carry
+    ``scenario=tag`` and the tag prefixes their instances, so that no rule joins them with
+    another scenario's series (``on (job, instance)`` matches).
+    """
+
+    shift: int = 0
+    tag: str = ""
+
+    def instance(self, instance: str) -> str:
+        """The instance label of the scenario's replica ``instance`` in this run."""
+        return f"{self.tag}.{instance}" if self.tag else instance
+
+    def labels(self) -> dict[str, str]:
+        """The label that tells the scenario's series and alerts from the others'."""
+        return {"scenario": self.tag} if self.tag else {}
+
+    def alert_labels(self, fired: Fired) -> dict[str, str]:
+        """``fired.labels()`` with the instance as this run names it."""
+        labels = fired.labels()
+        if fired.instance:
+            labels["instance"] = self.instance(fired.instance)
+        return labels
+
+    def values(
+        self, values: Sequence[float | str | None], *, timestamps: bool = False
+    ) -> list[float | str | None]:
+        """A series' samples moved by ``shift`` (timestamp values too), ended when shared."""
+        if not self.tag:
+            return list(values)
+        moved = [v + self.shift if timestamps and isinstance(v, int | float) else v for v in values]
+        end: list[float | str | None] = ["stale"] if moved and moved[-1] is not None else []
+        return [*([None] * (self.shift // STEP)), *moved, *end]
+
+
 def day_at(day: int, hour: float = 0.0) -> int:
     """promtool seconds of ``hour`` o'clock on day ``day`` (0 is the first Monday)."""
     return day * DAY + int(hour * HOUR)
@@ -193,32 +232,47 @@ def _row(
     return {"series": metric + braces({**target, **(labels or {})}), "values": expanding(values)}
 
 
-def input_series(scenario: Scenario, users: list[User]) -> list[dict[str, str]]:
+def gauges_of(scenario: Scenario, users: list[User]) -> dict[tuple[str, str], list[int]]:
+    """The scenario's ``usage_active_users{window="1h"}`` samples (see ``hourly_active_users``)."""
+    return hourly_active_users(
+        users, steps=scenario.steps, step=STEP, fault=scenario.fault, holidays=scenario.holidays
+    )
+
+
+def input_series(
+    scenario: Scenario,
+    gauges: dict[tuple[str, str], list[int]],
+    placement: Placement = Placement(),
+) -> list[dict[str, str]]:
     """Every series the scenario's replicas export, and ``up`` for each."""
     steps = scenario.steps
-    gauges = hourly_active_users(
-        users, steps=steps, step=STEP, fault=scenario.fault, holidays=scenario.holidays
-    )
     clock = [k * STEP for k in range(steps)]
     stop = scenario.source_stops_at
     synced = [t if stop is None or t < stop else stop for t in clock]
     errors = [0 if stop is None or t < stop else (t - stop) // MINUTES for t in clock]
     rows = []
     for replica in scenario.replicas:
-        target = {"job": scenario.job, "instance": replica.instance}
+        target = {
+            "job": scenario.job,
+            "instance": placement.instance(replica.instance),
+            **placement.labels(),
+        }
         for (organization, category), values in sorted(gauges.items()):
             labels = {"organization": organization, "category": category, "window": "1h"}
-            series = _replica_values(replica, steps, values, kind="gauge")
+            series = placement.values(_replica_values(replica, steps, values, kind="gauge"))
             rows.append(_row("usage_active_users", series, target, labels))
-        rows.append(_row("up", _replica_values(replica, steps, clock, kind="up"), target))
-        usage_up = _replica_values(replica, steps, clock, kind="usage_up")
+        up = placement.values(_replica_values(replica, steps, clock, kind="up"))
+        rows.append(_row("up", up, target))
+        usage_up = placement.values(_replica_values(replica, steps, clock, kind="usage_up"))
         rows.append(_row("usage_up", usage_up, target))
         refreshed = _replica_values(replica, steps, clock, kind="timestamp")
+        refreshed = placement.values(refreshed, timestamps=True)
         rows.append(_row("usage_last_refresh_timestamp_seconds", refreshed, target))
         source = {"source": SOURCE}
         succeeded = _replica_values(replica, steps, synced, kind="timestamp")
+        succeeded = placement.values(succeeded, timestamps=True)
         rows.append(_row("usage_source_last_success_timestamp_seconds", succeeded, target, source))
-        failed = _replica_values(replica, steps, errors, kind="timestamp")
+        failed = placement.values(_replica_values(replica, steps, errors, kind="timestamp"))
         rows.append(_row("usage_source_errors_total", failed, target, source))
     return rows
 
@@ -268,12 +322,15 @@ def _rule(settings: Settings, fired: Fired) -> rules.Alert:
 
 
 def expected_alert(
-    scenario: Scenario, fired: Fired, gauges: dict[tuple[str, str], list[int]]
+    scenario: Scenario,
+    fired: Fired,
+    gauges: dict[tuple[str, str], list[int]],
+    placement: Placement = Placement(),
 ) -> dict[str, Any]:
     """promtool's ``exp_alerts`` entry for ``fired`` at the scenario's end."""
     rule = _rule(scenario.settings, fired)
     end = scenario.steps - 1
-    labels = {"severity": fired.severity}
+    labels = {"severity": fired.severity, **placement.labels()}
     value = ""
     if fired.organization:
         labels |= {
@@ -290,7 +347,7 @@ def expected_alert(
         else:
             value = f"{now:.4g}"
     elif fired.instance:
-        labels |= {"job": scenario.job, "instance": fired.instance}
+        labels |= {"job": scenario.job, "instance": placement.instance(fired.instance)}
         replica = next(r for r in scenario.replicas if r.instance == fired.instance)
         frozen = replica.frozen_at or replica.store_down_at or 0
         value = _humanize_duration(scenario.end - frozen // STEP * STEP)
@@ -311,18 +368,18 @@ def expected_alert(
 FIRST_FIRED_BY = "alertname, severity, organization, category, instance, source"
 
 
-def first_fired_expr(scenario: Scenario) -> str:
+def first_fired_expr(scenario: Scenario, placement: Placement = Placement()) -> str:
     """Minutes from the fault to each alert's first firing, over the whole run."""
-    firing = f'min_over_time(timestamp(ALERTS{{alertstate="firing"}})[{scenario.end}s:{STEP}s])'
-    return f"(min by ({FIRST_FIRED_BY}) ({firing}) - {scenario.fault_at}) / 60"
+    matchers = "".join(f', {name}="{value}"' for name, value in placement.labels().items())
+    end = scenario.end + placement.shift
+    firing = f'min_over_time(timestamp(ALERTS{{alertstate="firing"{matchers}}})[{end}s:{STEP}s])'
+    return f"(min by ({FIRST_FIRED_BY}) ({firing}) - {scenario.fault_at + placement.shift}) / 60"
 
 
-def test_document(scenario: Scenario, rule_files: Sequence[str]) -> dict[str, Any]:
-    """The promtool test file of ``scenario`` over the given (generated) rule files."""
-    users = organizations()
-    gauges = hourly_active_users(
-        users, steps=scenario.steps, step=STEP, fault=scenario.fault, holidays=scenario.holidays
-    )
+def _checks(
+    scenario: Scenario, gauges: dict[tuple[str, str], list[int]], placement: Placement
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The scenario's ``alert_rule_test`` cases at its end, and its ALERTS check."""
     names = sorted(
         {
             rule.alert
@@ -331,13 +388,13 @@ def test_document(scenario: Scenario, rule_files: Sequence[str]) -> dict[str, An
             if isinstance(rule, rules.Alert)
         }
     )
-    at_end = f"{scenario.end // MINUTES}m"
+    at_end = f"{(scenario.end + placement.shift) // MINUTES}m"
     checks = [
         {
             "eval_time": at_end,
             "alertname": name,
             "exp_alerts": [
-                expected_alert(scenario, fired, gauges)
+                expected_alert(scenario, fired, gauges, placement)
                 for fired in scenario.fired
                 if fired.alert == name and fired.at_end
             ],
@@ -345,30 +402,68 @@ def test_document(scenario: Scenario, rule_files: Sequence[str]) -> dict[str, An
         for name in names
     ]
     samples = [
-        {"labels": braces(fired.labels()), "value": fired.minutes} for fired in scenario.fired
+        {"labels": braces(placement.alert_labels(fired)), "value": fired.minutes}
+        for fired in scenario.fired
     ]
-    groups = [group.name for group in recording.groups(scenario.settings)]
-    groups += [group.name for group in alerts.groups(scenario.settings)]
+    first_fired = {
+        "expr": first_fired_expr(scenario, placement),
+        "eval_time": at_end,
+        "exp_samples": samples,
+    }
+    return checks, first_fired
+
+
+def run_document(
+    name: str, placed: Sequence[tuple[Scenario, Placement]], rule_files: Sequence[str]
+) -> dict[str, Any]:
+    """One promtool test over the given (generated) rule files for scenarios of equal settings.
+
+    When they share the run, an alert without a ``scenario`` label (one that matches across
+    scenarios) must never fire.
+    """
+    settings = placed[0][0].settings
+    assert all(scenario.settings == settings for scenario, _ in placed)
+    users = organizations()
+    series: list[dict[str, str]] = []
+    checks: list[dict[str, Any]] = []
+    exprs: list[dict[str, Any]] = []
+    for scenario, placement in placed:
+        gauges = gauges_of(scenario, users)
+        series += input_series(scenario, gauges, placement)
+        alert_checks, first_fired = _checks(scenario, gauges, placement)
+        checks += alert_checks
+        exprs.append(first_fired)
+    if len(placed) > 1:
+        end = max(scenario.end + placement.shift for scenario, placement in placed)
+        exprs.append(
+            {
+                "expr": f'min_over_time(timestamp(ALERTS{{alertstate="firing", scenario=""}})'
+                f"[{end}s:{STEP}s])",
+                "eval_time": f"{end // MINUTES}m",
+                "exp_samples": [],
+            }
+        )
+    groups = [group.name for group in recording.groups(settings)]
+    groups += [group.name for group in alerts.groups(settings)]
     return {
         "rule_files": list(rule_files),
         "evaluation_interval": f"{STEP // MINUTES}m",
         "group_eval_order": groups,
         "tests": [
             {
-                "name": scenario.name,
+                "name": name,
                 "interval": f"{STEP // MINUTES}m",
-                "input_series": input_series(scenario, users),
+                "input_series": series,
                 "alert_rule_test": checks,
-                "promql_expr_test": [
-                    {
-                        "expr": first_fired_expr(scenario),
-                        "eval_time": at_end,
-                        "exp_samples": samples,
-                    }
-                ],
+                "promql_expr_test": exprs,
             }
         ],
     }
+
+
+def test_document(scenario: Scenario, rule_files: Sequence[str]) -> dict[str, Any]:
+    """The promtool test file of ``scenario`` alone over the given (generated) rule files."""
+    return run_document(scenario.name, [(scenario, Placement())], rule_files)
 
 
 def write_rules(settings: Settings, directory: Path) -> list[str]:

@@ -2,7 +2,8 @@
 
 PostgreSQL comes from ``USAGE_METRICS_TEST_DATABASE_URL`` (an admin database on a server
 where this user may CREATE DATABASE) or, when unset, from a throw-away server started with
-the ``pgserver`` package. Each test gets its own database, copied from a migrated template.
+the ``pgserver`` package. Each test gets a database of its own in a migrated template's state:
+new copies of the template, or one an earlier test of the worker used, emptied and checked.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from exporter.web.server import Runner
 from tests.coderdb import coder_database, fill
 from tests.coderdb.generate import CoderData, generate
 from tests.coderdb.schema import NEWEST
+from tests.pg_pool import PostgresPool
 from tests.support import T0, FakeClock, make_token, pgserver_data_dir
 
 BACKENDS = ("sqlite", "postgresql")
@@ -87,37 +89,41 @@ def postgres_template(postgres_admin_url: str) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-class PostgresDatabases:
-    """Creates migrated databases (copies of the template) and drops them at the end."""
+@pytest.fixture(scope="session")
+def postgres_pool(postgres_admin_url: str, postgres_template: str) -> Iterator[PostgresPool]:
+    """This worker's migrated databases, reused from test to test (``tests/pg_pool.py``)."""
+    pool = PostgresPool(postgres_admin_url, postgres_template)
+    yield pool
+    pool.drop_all()
 
-    def __init__(self, admin_url: str, template: str) -> None:
-        self.admin_url = admin_url
-        self.template = template
-        self.created: list[str] = []
+
+class PostgresDatabases:
+    """Hands a test migrated databases in the template's state, and takes them back after it."""
+
+    def __init__(self, pool: PostgresPool) -> None:
+        self.pool = pool
+        self.admin_url = pool.admin_url
+        self.taken: list[str] = []
 
     def create(self) -> str:
-        """A new migrated database; its SQLAlchemy URL."""
-        name = f"um_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.admin_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
-        self.created.append(name)
+        """A migrated database of its own for the test; its SQLAlchemy URL."""
+        name = self.pool.take()
+        self.taken.append(name)
         return _sqlalchemy_url(_with_database(self.admin_url, name))
 
-    def drop_all(self) -> None:
-        """Drop every database this made."""
-        with psycopg.connect(self.admin_url, autocommit=True) as admin:
-            for name in self.created:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    def give_back(self) -> None:
+        """Reset every database the test took for the next test (or drop it)."""
+        for name in self.taken:
+            self.pool.give_back(name)
+        self.taken.clear()
 
 
 @pytest.fixture
-def postgres_databases(
-    postgres_admin_url: str, postgres_template: str
-) -> Iterator[PostgresDatabases]:
-    """Make as many fresh PostgreSQL databases as a test needs."""
-    databases = PostgresDatabases(postgres_admin_url, postgres_template)
+def postgres_databases(postgres_pool: PostgresPool) -> Iterator[PostgresDatabases]:
+    """Make as many migrated PostgreSQL databases as a test needs."""
+    databases = PostgresDatabases(postgres_pool)
     yield databases
-    databases.drop_all()
+    databases.give_back()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -2,6 +2,7 @@
 
 Each scenario asserts, through promtool, which alerts fire (labels, annotations, and minutes
 after the fault until each first fired) and that every other alert stays quiet for the whole run.
+Scenarios of equal settings share a promtool run (tests/alert_runs.py).
 """
 
 from __future__ import annotations
@@ -11,34 +12,100 @@ from pathlib import Path
 
 import pytest
 
-from tests import alert_scenarios
+from tests import alert_runs, alert_scenarios
+from tests.alert_runs import Run
 from tests.alert_scenarios import Scenario, scenarios
 from tests.external import require_tool
 from tests.simulated_users import hourly_active_users, organizations
 
-PROMTOOL_TIMEOUT_SECONDS = 1800
+# Below the per-test limit (pyproject.toml), so that a stuck promtool fails with its own message;
+# a shared run takes minutes on a loaded machine.
+PROMTOOL_TIMEOUT_SECONDS = 840
+RUNS = alert_runs.runs(scenarios())
 
 
-def _run(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [require_tool("promtool", "prometheus"), "test", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=PROMTOOL_TIMEOUT_SECONDS,
-        check=False,
-    )
+def _run_of(scenario: Scenario) -> Run:
+    return next(run for run in RUNS if any(s.name == scenario.name for s, _ in run.placed))
+
+
+class PromtoolRuns:
+    """Each run's promtool result, run once per worker when its first scenario asks."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.results: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def result(self, run: Run) -> subprocess.CompletedProcess[str]:
+        """promtool's result for ``run``."""
+        if run.name not in self.results:
+            path = alert_runs.write_run(run, self.directory)
+            self.results[run.name] = subprocess.run(
+                [require_tool("promtool", "prometheus"), "test", "rules", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=PROMTOOL_TIMEOUT_SECONDS,
+                check=False,
+            )
+        return self.results[run.name]
+
+
+@pytest.fixture(scope="session")
+def promtool_runs(tmp_path_factory: pytest.TempPathFactory) -> PromtoolRuns:
+    """The promtool runs of this worker's alert scenarios."""
+    return PromtoolRuns(tmp_path_factory.mktemp("alert-runs"))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", scenarios(), ids=lambda scenario: scenario.name)
-def test_scenario_fires_exactly_the_expected_alerts(scenario: Scenario, tmp_path: Path) -> None:
-    """promtool finds exactly the scenario's alerts firing, each after its expected delay.
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        # scripts/test distributes by xdist_group: a shared run's scenarios go to one worker.
+        pytest.param(s, id=s.name, marks=pytest.mark.xdist_group(f"alerts-{_run_of(s).name}"))
+        for s in scenarios()
+    ],
+)
+def test_scenario_fires_exactly_the_expected_alerts(
+    scenario: Scenario, promtool_runs: PromtoolRuns
+) -> None:
+    """promtool finds exactly the scenario's alerts firing, each after its expected delay."""
+    run = _run_of(scenario)
+    result = promtool_runs.result(run)
+    placement = run.placement(scenario)
+    where = f' (label scenario="{placement.tag}" in run {run.name})' if placement.tag else ""
+    assert not alert_runs.failed(placement, result), (
+        f"{scenario.name}{where}\n{result.stdout}\n{result.stderr}"
+    )
 
-    One promtool run per test (each takes tens of seconds), so that pytest-xdist spreads the
-    scenarios over its workers.
-    """
-    result = _run(alert_scenarios.write_scenario(scenario, tmp_path))
-    assert result.returncode == 0, f"{scenario.name}\n{result.stdout}\n{result.stderr}"
+
+def test_every_scenario_is_in_exactly_one_run() -> None:
+    """Every scenario runs once; a shared run holds scenarios of equal settings, apart in time."""
+    placed = [s.name for run in RUNS for s, _ in run.placed]
+    assert sorted(placed) == sorted(s.name for s in scenarios())
+    for run in RUNS:
+        settings = {repr(s.settings) for s, _ in run.placed}
+        assert len(settings) == 1, run.name
+        ends = [s.end + placement.shift for s, placement in run.placed]
+        assert len(set(ends)) == len(ends), run.name
+    assert any(len(run.placed) > 1 for run in RUNS)
+
+
+def test_a_failing_check_fails_the_scenarios_it_names() -> None:
+    """A check naming one scenario fails it alone; one naming none fails the whole run."""
+    first, second = (alert_scenarios.Placement(0, tag) for tag in ("first", "second"))
+    own = alert_scenarios.Placement()
+
+    def report(returncode: int, stdout: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess([], returncode, stdout, "")
+
+    naming_first = report(1, 'FAILED:\n  exp: [{scenario="first", instance="first.a"}]\n')
+    assert alert_runs.failed(first, naming_first)
+    assert not alert_runs.failed(second, naming_first)
+    unlabelled = report(1, 'FAILED:\n  expr: ALERTS{alertstate="firing", scenario=""}\n')
+    assert alert_runs.failed(first, unlabelled)
+    assert alert_runs.failed(second, unlabelled)
+    assert alert_runs.failed(first, report(1, "could not parse"))
+    assert alert_runs.failed(own, report(1, "FAILED"))
+    assert not alert_runs.failed(first, report(0, 'scenario="first"'))
 
 
 def test_every_scenario_has_expectations() -> None:
