@@ -14,7 +14,7 @@ import pytest
 
 from tests import alert_runs, alert_scenarios
 from tests.alert_runs import Run
-from tests.alert_scenarios import Scenario, scenarios
+from tests.alert_scenarios import scenarios
 from tests.external import require_tool
 from tests.simulated_users import hourly_active_users, organizations
 
@@ -24,57 +24,33 @@ PROMTOOL_TIMEOUT_SECONDS = 840
 RUNS = alert_runs.runs(scenarios())
 
 
-def _run_of(scenario: Scenario) -> Run:
-    return next(run for run in RUNS if any(s.name == scenario.name for s, _ in run.placed))
-
-
-class PromtoolRuns:
-    """Each run's promtool result, run once per worker when its first scenario asks."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.results: dict[str, subprocess.CompletedProcess[str]] = {}
-
-    def result(self, run: Run) -> subprocess.CompletedProcess[str]:
-        """promtool's result for ``run``."""
-        if run.name not in self.results:
-            path = alert_runs.write_run(run, self.directory)
-            self.results[run.name] = subprocess.run(
-                [require_tool("promtool", "prometheus"), "test", "rules", str(path)],
-                capture_output=True,
-                text=True,
-                timeout=PROMTOOL_TIMEOUT_SECONDS,
-                check=False,
-            )
-        return self.results[run.name]
-
-
-@pytest.fixture(scope="session")
-def promtool_runs(tmp_path_factory: pytest.TempPathFactory) -> PromtoolRuns:
-    """The promtool runs of this worker's alert scenarios."""
-    return PromtoolRuns(tmp_path_factory.mktemp("alert-runs"))
+def _run_id(run: Run) -> str:
+    """A run's test id: its scenario's name, or the names of the scenarios it shares."""
+    return " + ".join(scenario.name for scenario, _ in run.placed)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        # scripts/test distributes by xdist_group: a shared run's scenarios go to one worker.
-        pytest.param(s, id=s.name, marks=pytest.mark.xdist_group(f"alerts-{_run_of(s).name}"))
-        for s in scenarios()
-    ],
-)
-def test_scenario_fires_exactly_the_expected_alerts(
-    scenario: Scenario, promtool_runs: PromtoolRuns
-) -> None:
-    """promtool finds exactly the scenario's alerts firing, each after its expected delay."""
-    run = _run_of(scenario)
-    result = promtool_runs.result(run)
-    placement = run.placement(scenario)
-    where = f' (label scenario="{placement.tag}" in run {run.name})' if placement.tag else ""
-    assert not alert_runs.failed(placement, result), (
-        f"{scenario.name}{where}\n{result.stdout}\n{result.stderr}"
+@pytest.mark.parametrize("run", [pytest.param(run, id=_run_id(run)) for run in RUNS])
+def test_scenarios_fire_exactly_the_expected_alerts(run: Run, tmp_path: Path) -> None:
+    """promtool finds exactly each scenario's alerts firing, each after its expected delay.
+
+    One test per promtool run, so that a shared run is paid once whichever worker takes it;
+    its failure names the scenarios whose checks failed.
+    """
+    path = alert_runs.write_run(run, tmp_path)
+    result = subprocess.run(
+        [require_tool("promtool", "prometheus"), "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=PROMTOOL_TIMEOUT_SECONDS,
+        check=False,
     )
+    failing = [
+        scenario.name + (f' (label scenario="{placement.tag}")' if placement.tag else "")
+        for scenario, placement in run.placed
+        if alert_runs.failed(placement, result)
+    ]
+    assert failing == [], f"{', '.join(failing)}\n{result.stdout}\n{result.stderr}"
 
 
 def test_every_scenario_is_in_exactly_one_run() -> None:
