@@ -33,9 +33,11 @@ Client = TestClient[Any, Any]
 SESSIONS = 10_000
 GENEROUS_DEADLINE = 900.0
 """A store deadline that a loaded machine cannot run out: these tests measure liveness."""
-WORST_STALL_SECONDS = 3.0
-"""The longest wait for /healthz that passes: with a batch's work on the event loop it waited
-several seconds (docs/performance.md has the figures)."""
+WORST_STALL_SECONDS = 4.0
+"""The longest wait for /healthz that passes. A quiet machine waits well under a second; CI's,
+with promtool and two other workers on two cores, once waited 3.2 s on PostgreSQL; with the
+chunks' parameters built on the event loop the SQLite batch waited 4.7 s, and with all of a
+batch's work there /healthz went unanswered for most of it (docs/performance.md)."""
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/status").exists(), reason="RSS is read from /proc"
