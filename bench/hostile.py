@@ -31,6 +31,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.run import postgres_server, scratch_database
+from bench.service import healthz_polled
 
 USERS = 10_000
 
@@ -71,17 +72,6 @@ async def _round(
 ) -> str:
     load = os.getloadavg()[0]
     bodies = [] if reports else [_batch(offset + n) for n in range(concurrency)]
-    worst = 0.0
-    done = False
-
-    async def poll(session: aiohttp.ClientSession) -> None:
-        nonlocal worst
-        while not done:
-            started = time.monotonic()
-            async with session.get(f"{base}/healthz") as response:
-                await response.read()
-            worst = max(worst, time.monotonic() - started)
-            await asyncio.sleep(0.05)
 
     async def post(session: aiohttp.ClientSession, body: bytes) -> int:
         async with session.post(
@@ -110,8 +100,7 @@ async def _round(
             return response.status
 
     before = _rss(pid)["VmRSS"]
-    async with aiohttp.ClientSession() as session:
-        poller = asyncio.create_task(poll(session))
+    async with aiohttp.ClientSession() as session, healthz_polled(session, base) as health:
         started = time.monotonic()
         requests = (
             [report(session) for _ in range(concurrency)]
@@ -120,13 +109,11 @@ async def _round(
         )
         statuses = await asyncio.gather(*requests)
         took = time.monotonic() - started
-        done = True
-        await poller
     await asyncio.sleep(2)
     after = _rss(pid)
     return (
         f"| {store} | {concurrency}{' reports' if reports else ''} | {statuses} | {took:.1f} s | "
-        f"{worst * 1000:,.0f} ms | "
+        f"{health.worst * 1000:,.0f} ms | "
         f"{before} MB | {after['VmHWM']} MB | {after['VmRSS']} MB | {load:.1f} |"
     )
 

@@ -37,7 +37,7 @@ import psycopg
 
 from bench import grafana_sql
 from bench.dataset import DAY, day_of, organization_of
-from bench.service import peak_rss_mib, service
+from bench.service import healthz_polled, peak_rss_mib, service
 
 BATCH_EVENTS = 10_000
 REPORT_RUNS = 7
@@ -312,18 +312,7 @@ async def concurrent(base: str, token: str, pid: int, scale: HttpScale, label: s
         report_url(base, now - 90 * DAY, now, "1 day", organizations[n % len(organizations)])
         for n in range(CONCURRENT)
     ]
-    worst_health = 0.0
-    done = False
     load = load_average()
-
-    async def poll(session: aiohttp.ClientSession) -> None:
-        nonlocal worst_health
-        while not done:
-            began = time.perf_counter()
-            async with session.get(f"{base}/healthz") as response:
-                await response.read()
-            worst_health = max(worst_health, time.perf_counter() - began)
-            await asyncio.sleep(0.05)
 
     async def one(session: aiohttp.ClientSession, url: str) -> tuple[float, int, int]:
         began = time.perf_counter()
@@ -332,11 +321,11 @@ async def concurrent(base: str, token: str, pid: int, scale: HttpScale, label: s
 
     timeout = aiohttp.ClientTimeout(total=600)
     connector = aiohttp.TCPConnector(limit=CONCURRENT + 1)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        poller = asyncio.create_task(poll(session))
+    async with (
+        aiohttp.ClientSession(timeout=timeout, connector=connector) as session,
+        healthz_polled(session, base) as health,
+    ):
         results = await asyncio.gather(*(one(session, url) for url in urls))
-        done = True
-        await poller
     latencies = sorted(result[0] for result in results)
     busy = sum(result[1] for result in results)
     size = statistics.median(result[2] for result in results) / 1e6
@@ -353,7 +342,7 @@ async def concurrent(base: str, token: str, pid: int, scale: HttpScale, label: s
         ),
         Figure(f"{what}: p95 [{label}]", p95, "ms", 2000.0, load),
         Figure(f"{what}: 503 Busy answers (retried) [{label}]", busy, "answers", None, load),
-        Figure(f"{what}: worst /healthz [{label}]", worst_health * 1000, "ms", None, load),
+        Figure(f"{what}: worst /healthz [{label}]", health.worst * 1000, "ms", None, load),
         Figure(
             f"{what}: service peak RSS [{label}]", peak_rss_mib(pid), "MiB", MEMORY_GOAL_MIB, load
         ),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+
+import aiohttp
 
 from tests.processes import free_port
 
@@ -23,6 +26,38 @@ app = web.Application()
 app.router.add_get("/metrics", handler)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), print=None, access_log=None)
 """
+
+
+class HealthWaits:
+    """The longest wait, in seconds, for ``/healthz`` while it was polled."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+
+
+@contextlib.asynccontextmanager
+async def healthz_polled(session: aiohttp.ClientSession, base: str) -> AsyncIterator[HealthWaits]:
+    """Poll ``base``'s ``/healthz`` every 50 ms for the duration of the block, timing each answer.
+
+    The poll in flight when the block ends is awaited, so its wait counts too.
+    """
+    waits = HealthWaits()
+    done = False
+
+    async def poll() -> None:
+        while not done:
+            began = time.perf_counter()
+            async with session.get(f"{base}/healthz") as response:
+                await response.read()
+            waits.worst = max(waits.worst, time.perf_counter() - began)
+            await asyncio.sleep(0.05)
+
+    poller = asyncio.create_task(poll())
+    try:
+        yield waits
+    finally:
+        done = True
+        await poller
 
 
 def wait_until_up(url: str, timeout: float = 120) -> None:
