@@ -19,7 +19,8 @@ from exporter.demo.population import DAY, ORGANIZATIONS, Person, events_between,
 from exporter.events import MAX_EVENTS, Limits, parse_events
 from exporter.model import ALL_ORGANIZATIONS_KEY, EVENT_CATEGORIES, Category
 from exporter.store.gauges import WINDOWS
-from exporter.store.ingest import hourly_rows, rollup
+from exporter.store.hourly import hourly_groups
+from exporter.store.ingest import rollup
 
 MINUTE = 60
 CATEGORIES = ("any", *(category.token for category in EVENT_CATEGORIES))
@@ -108,13 +109,14 @@ def _minute_runs(
         for key, mask in rollup(parse_events(events[chunk : chunk + MAX_EVENTS], limits)).items():
             masks[key] = masks.get(key, 0) | mask
     runs: dict[tuple[str, Category, str], list[tuple[int, int]]] = defaultdict(list)
-    for (organization_id, hour, user_id), row_masks in sorted(hourly_rows(masks).items()):
-        for category, mask in enumerate(row_masks):
-            if mask:
-                row = runs[(organization_id, Category(category), user_id)]
-                row.extend(
-                    (hour + low * MINUTE, hour + high * MINUTE) for low, high in _bit_runs(mask)
-                )
+    for (organization_id, hour), users in sorted(hourly_groups(masks).items()):
+        for user_id, row_masks in sorted(users.items()):
+            for category, mask in enumerate(row_masks):
+                if mask:
+                    row = runs[(organization_id, Category(category), user_id)]
+                    row.extend(
+                        (hour + low * MINUTE, hour + high * MINUTE) for low, high in _bit_runs(mask)
+                    )
     return runs
 
 

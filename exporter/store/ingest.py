@@ -67,15 +67,6 @@ def rollup(events: Iterable[Event]) -> Minutes:
     return dict(masks)
 
 
-def hourly_rows(masks: Minutes) -> dict[HourKey, list[int]]:
-    """The ``activity`` rows of ``rollup``'s masks (``hourly_groups``), keyed by row."""
-    return {
-        (organization_id, hour, user_id): row
-        for (organization_id, hour), users in hourly_groups(masks).items()
-        for user_id, row in users.items()
-    }
-
-
 async def store_minutes(
     connection: AsyncConnection,
     minutes: Minutes,
