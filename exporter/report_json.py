@@ -1,10 +1,10 @@
 """The activity report's JSON written in one pass, from the collected rows straight to bytes.
 
-The same document as ``orjson.dumps`` of ``Report.to_dict()`` (keys in the same order, compact
-separators, UTF-8), without building a dict per bucket entry and per user first. Strings go
-through the standard library's C string encoder; a user's id is encoded once however many
-buckets it is in, and an entry's ``"duration":…,"count":…`` once per distinct count. Integers
-are Python's, so nanoseconds beyond 64 bits need no fallback.
+The same document as ``orjson.dumps`` of ``exporter.report.Collected.to_dict()`` (keys in the
+same order, compact separators, UTF-8), without building a dict per bucket entry and per user
+first. Strings go through the standard library's C string encoder; a user's id is encoded once
+however many buckets it is in, and an entry's ``"duration":…,"count":…`` once per distinct
+count. Integers are Python's, so nanoseconds beyond 64 bits need no fallback.
 """
 
 from __future__ import annotations
