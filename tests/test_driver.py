@@ -69,3 +69,36 @@ async def test_a_bad_statement_is_sqlalchemys_error(postgres_store: Store) -> No
         with pytest.raises(sa.exc.DataError) as raised:
             await _drain(connection, sa.select(sa.literal(1) / sa.literal(0)))
     assert raised.value.orig is not None
+
+
+async def test_statements_of_one_shape_read_their_own_values(postgres_store: Store) -> None:
+    """A shape is compiled once; each statement of it still reads with its own parameters."""
+    for index in range(6):
+        await make_token(postgres_store, f"user-{index}", roles=[])
+
+    def between(low: int, high: int) -> sa.Select[Any]:
+        return sa.select(users.c.id).where(users.c.id >= f"user-{low}", users.c.id < f"user-{high}")
+
+    async with postgres_store.read() as connection:
+        first = await _drain(connection, between(0, 2))
+        second = await _drain(connection, between(3, 6))
+    # The very string of one compilation, not an equal one compiled again.
+    sql = driver.compiled(between(0, 2), connection.dialect)[0]
+    assert driver.compiled(between(3, 6), connection.dialect)[0] is sql
+    assert sorted(first) == [("user-0",), ("user-1",)]
+    assert sorted(second) == [("user-3",), ("user-4",), ("user-5",)]
+
+
+async def test_in_lists_of_any_length_read_their_own_values(postgres_store: Store) -> None:
+    """An ``IN`` list's SQL depends on its length: such statements are compiled every time."""
+    for index in range(4):
+        await make_token(postgres_store, f"user-{index}", roles=[])
+
+    def among(*indexes: int) -> sa.Select[Any]:
+        return sa.select(users.c.id).where(users.c.id.in_([f"user-{i}" for i in indexes]))
+
+    async with postgres_store.read() as connection:
+        one = await _drain(connection, among(1))
+        three = await _drain(connection, among(0, 2, 3))
+    assert one == [("user-1",)]
+    assert sorted(three) == [("user-0",), ("user-2",), ("user-3",)]

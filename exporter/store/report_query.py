@@ -35,6 +35,7 @@ from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import DAY, HOUR, SERVICE_ROLE, minute_mask
@@ -48,7 +49,7 @@ from exporter.store.schema import (
     site_roles,
     users,
 )
-from exporter.store.sql import joined_text, popcount
+from exporter.store.sql import joined_text, one_of, popcount
 
 Span = tuple[int, int, int]
 """(bucket, first, end): a run of whole hours or days (epoch seconds) inside one bucket."""
@@ -101,8 +102,7 @@ async def bucket_minutes(
     open_from = await day_blocks.first_open_day(connection) * DAY
     for first in range(0, len(edges) - 1, _PIVOT_BUCKETS):
         statement = _per_user(
-            organization_key,
-            category,
+            _Slice(organization_key, category, connection.dialect.name),
             edges[first : first + _PIVOT_BUCKETS + 1],
             open_from,
         )
@@ -119,9 +119,32 @@ async def bucket_minutes(
                 yield first, partition
 
 
-def _per_user(
-    organization_key: str, category: int, edges: Sequence[int], open_from: int
-) -> sa.Select[Any] | None:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Slice:
+    """What a statement reads: one organization's (or ``*``'s) minutes of one category."""
+
+    organization_key: str
+    category: int
+    dialect: str
+
+    def mask(self) -> sa.Column[int]:
+        """The hourly rows' minute mask of the category."""
+        return activity.c[MASK_COLUMNS[self.category]]
+
+    def hourly(self) -> tuple[sa.ColumnElement[bool], ...]:
+        """The conditions on hourly rows of the slice with activity."""
+        return activity.c.organization_id == self.organization_key, self.mask() != 0
+
+    def one_of(self, column: sa.ColumnElement[int], values: Iterable[int]) -> Any:
+        """``column`` equal to one of ``values``, however many: one parameter on PostgreSQL.
+
+        An ``IN`` list's SQL depends on its length, which SQLAlchemy's cache key leaves out,
+        so ``driver.compiled`` would compile a statement holding one every time.
+        """
+        return one_of(column, list(values), self.dialect)
+
+
+def _per_user(slice_: _Slice, edges: Sequence[int], open_from: int) -> sa.Select[Any] | None:
     """(user, profile, minutes of each bucket) over ``edges``' buckets; ``None`` when none read.
 
     ``open_from`` is the start (epoch seconds) of the first open day: from there on, whole
@@ -129,12 +152,12 @@ def _per_user(
     """
     buckets = len(edges) - 1
     cut = _cut_hours(edges)
-    day_ranges, hour_parts = _plan(organization_key, category, edges, set(cut), open_from)
+    day_ranges, hour_parts = _plan(slice_, edges, set(cut), open_from)
     if cut:
-        hour_parts.append(_cut_pieces(organization_key, category, cut))
+        hour_parts.append(_cut_pieces(slice_, cut))
     parts: list[sa.Select[Any]] = []
     if any(day_ranges):
-        parts.append(_day_columns(organization_key, category, day_ranges))
+        parts.append(_day_columns(slice_, day_ranges))
     if hour_parts:
         hours = (hour_parts[0] if len(hour_parts) == 1 else sa.union_all(*hour_parts)).subquery()
         parts.append(
@@ -188,9 +211,7 @@ def _site_roles() -> sa.Subquery:
     )
 
 
-def _day_columns(
-    organization_key: str, category: int, day_ranges: Sequence[list[tuple[int, int]]]
-) -> sa.Select[Any]:
+def _day_columns(slice_: _Slice, day_ranges: Sequence[list[tuple[int, int]]]) -> sa.Select[Any]:
     """(user, b0, b1, …) of the block rows: each bucket's sum of the day columns inside it.
 
     ``day_ranges[bucket]`` holds [first, end) ranges of day numbers. A block wholly inside a
@@ -217,8 +238,8 @@ def _day_columns(
         columns.append(functools.reduce(operator.add, summed).label(f"b{bucket}"))
     reach = [day for ranges in day_ranges for span in ranges for day in span]
     return sa.select(activity_days.c.user_id, *columns).where(
-        activity_days.c.organization_id == organization_key,
-        activity_days.c.category == category,
+        activity_days.c.organization_id == slice_.organization_key,
+        activity_days.c.category == slice_.category,
         blocks >= min(reach) // DAYS_PER_BLOCK,
         blocks <= (max(reach) - 1) // DAYS_PER_BLOCK,
     )
@@ -230,35 +251,53 @@ def _days_sum(low: int, high: int) -> sa.ColumnElement[int]:
     return functools.reduce(operator.add, days[1:], sa.cast(days[0], sa.Integer))
 
 
-def _cut_pieces(
-    organization_key: str, category: int, cut: dict[int, list[tuple[int, int]]]
-) -> sa.Select[Any]:
+def _cut_pieces(slice_: _Slice, cut: dict[int, list[tuple[int, int]]]) -> sa.Select[Any]:
     """(bucket, user, minutes) of the cut hours' masks, split into their buckets' pieces."""
-    values = sa.values(
-        sa.column("hour", sa.BigInteger),
-        sa.column("bucket", sa.Integer),
-        sa.column("piece", sa.BigInteger),
-        name="pieces",
-    ).data([(hour, bucket, piece) for hour, split in cut.items() for bucket, piece in split])
-    pieces = values.cte("pieces")  # WITH pieces (hour, …) AS (VALUES …): SQLite takes this form
+    hours, buckets, masks = zip(
+        *((hour, bucket, piece) for hour, split in cut.items() for bucket, piece in split),
+        strict=True,
+    )
+    pieces: sa.FromClause
+    if slice_.dialect == "postgresql":  # three arrays, whatever their length: one shape
+        pieces = (
+            sa.func.unnest(
+                _array(hours, sa.BigInteger),
+                _array(buckets, sa.Integer),
+                _array(masks, sa.BigInteger),
+            )
+            .table_valued(
+                sa.column("hour", sa.BigInteger),
+                sa.column("bucket", sa.Integer),
+                sa.column("piece", sa.BigInteger),
+                name="pieces",
+            )
+            .render_derived()
+        )
+    else:  # rows of literals: SQLAlchemy caches no statement holding ``VALUES`` data
+        rows = [
+            sa.select(
+                sa.literal(hour, sa.BigInteger).label("hour"),
+                sa.literal(bucket, sa.Integer).label("bucket"),
+                sa.literal(mask, sa.BigInteger).label("piece"),
+            )
+            for hour, bucket, mask in zip(hours, buckets, masks, strict=True)
+        ]
+        pieces = (rows[0] if len(rows) == 1 else sa.union_all(*rows)).cte("pieces")
     return (
         sa.select(
             pieces.c.bucket.label("bucket"),
             activity.c.user_id,
-            _bits(_mask(category).op("&")(pieces.c.piece)).label("minutes"),
+            _bits(slice_.mask().op("&")(pieces.c.piece)).label("minutes"),
         )
         .select_from(activity.join(pieces, activity.c.hour == pieces.c.hour))
-        .where(
-            activity.c.organization_id == organization_key,
-            _mask(category) != 0,
-            activity.c.hour.in_(sorted(cut)),
-        )
+        .where(*slice_.hourly(), slice_.one_of(activity.c.hour, sorted(cut)))
     )
 
 
-def _mask(category: int) -> sa.Column[int]:
-    """The hourly rows' minute mask of ``category``."""
-    return activity.c[MASK_COLUMNS[category]]
+def _array(values: Sequence[int], item: type[sa.Integer]) -> sa.BindParameter[Any]:
+    """``values`` as one PostgreSQL array parameter."""
+    array: postgresql.ARRAY[Any] = postgresql.ARRAY(item)
+    return sa.bindparam(None, list(values), type_=array)
 
 
 def _bits(mask: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
@@ -323,7 +362,7 @@ def _one_sided(day: int, index: int, edges: Sequence[int]) -> _OneSidedDay:
 
 
 def _plan(
-    organization_key: str, category: int, edges: Sequence[int], cut: set[int], open_from: int
+    slice_: _Slice, edges: Sequence[int], cut: set[int], open_from: int
 ) -> tuple[list[list[tuple[int, int]]], list[sa.Select[Any]]]:
     """Per bucket, its ranges of whole day numbers; and the (bucket, user, minutes) hour reads.
 
@@ -348,22 +387,21 @@ def _plan(
     day_ranges = [_merged(ranges) for ranges in day_ranges]
     parts = []
     if hour_ranges:
-        hours = _minutes(category, hour_spans, edges).where(
-            activity.c.organization_id == organization_key,
-            _mask(category) != 0,
+        hours = _minutes(slice_, hour_spans, edges).where(
+            *slice_.hourly(),
             _in_ranges(activity.c.hour, hour_ranges),
         )
         inside = sorted(hour for hour in cut if first_hour <= hour < end_hour)
         if inside:
-            hours = hours.where(activity.c.hour.not_in(inside))
+            hours = hours.where(sa.not_(slice_.one_of(activity.c.hour, inside)))
         parts.append(hours)
     if one_sided:
-        parts += _one_sided_parts(organization_key, category, one_sided, cut)
+        parts += _one_sided_parts(slice_, one_sided, cut)
     return day_ranges, parts
 
 
 def _one_sided_parts(
-    organization_key: str, category: int, plans: Sequence[_OneSidedDay], cut: set[int]
+    slice_: _Slice, plans: Sequence[_OneSidedDay], cut: set[int]
 ) -> list[sa.Select[Any]]:
     """The hours of one-sided days' sides, and those taken off the days' totals.
 
@@ -372,8 +410,10 @@ def _one_sided_parts(
     the final sum however many hours the side holds.
     """
     day = activity.c.hour - activity.c.hour % DAY
-    minutes = _bits(_mask(category))
-    not_cut = sa.case((activity.c.hour.in_(sorted(cut)), 0), else_=minutes) if cut else minutes
+    minutes = _bits(slice_.mask())
+    not_cut = (
+        sa.case((slice_.one_of(activity.c.hour, sorted(cut)), 0), else_=minutes) if cut else minutes
+    )
     sides = (
         sa.select(
             day.label("day"),
@@ -382,9 +422,11 @@ def _one_sided_parts(
             sa.cast(sa.func.sum(minutes), sa.Integer).label("taken"),
         )
         .where(
-            activity.c.organization_id == organization_key,
-            _mask(category) != 0,
-            _in_ranges(activity.c.hour, [plan.side for plan in plans]),
+            *slice_.hourly(),
+            # Each hour listed: a side holds at most 13, and a list is one parameter.
+            slice_.one_of(
+                activity.c.hour, (hour for plan in plans for hour in range(*plan.side, HOUR))
+            ),
         )
         .group_by(day, activity.c.user_id)
         .cte("sides")
@@ -408,7 +450,7 @@ def _one_sided_parts(
                 _search(side_spans, sides.c.day).label("bucket"),
                 sides.c.user_id,
                 sides.c.side.label("minutes"),
-            ).where(sides.c.day.in_([span[1] for span in side_spans]))
+            ).where(slice_.one_of(sides.c.day, [span[1] for span in side_spans]))
         )
     return parts
 
@@ -418,13 +460,13 @@ def _in_ranges(column: sa.ColumnElement[int], ranges: Iterable[tuple[int, int]])
     return sa.or_(*(sa.and_(column >= low, column < high) for low, high in ranges))
 
 
-def _minutes(category: int, spans: Sequence[Span], edges: Sequence[int]) -> sa.Select[Any]:
-    """(bucket, user, minutes) of ``category``'s hourly rows, each inside one of ``spans``."""
+def _minutes(slice_: _Slice, spans: Sequence[Span], edges: Sequence[int]) -> sa.Select[Any]:
+    """(bucket, user, minutes) of the slice's hourly rows, each inside one of ``spans``."""
     start = activity.c.hour
     step = _equal_step(edges)
     bucket = _search(spans, start) if step is None else (start // 60 - edges[0]) // step
     return sa.select(
-        bucket.label("bucket"), activity.c.user_id, _bits(_mask(category)).label("minutes")
+        bucket.label("bucket"), activity.c.user_id, _bits(slice_.mask()).label("minutes")
     )
 
 
@@ -440,9 +482,20 @@ def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _search(spans: Sequence[Span], start: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
-    """The bucket of a row starting at ``start``: binary search over the spans, nested ``CASE``s."""
+    """The bucket of a row starting at ``start`` inside one of ``spans`` (sorted, disjoint).
+
+    Spans that start at equal intervals, with buckets at equal steps, give arithmetic;
+    others a binary search written as nested ``CASE``s.
+    """
     if len(spans) == 1:
         return sa.literal(spans[0][0], sa.Integer)
+    bucket, first, _ = spans[0]
+    interval, step = spans[1][1] - first, spans[1][0] - bucket
+    evenly = all(
+        span == (bucket + i * step, first + i * interval, span[2]) for i, span in enumerate(spans)
+    )
+    if evenly and spans[-1][2] - spans[-1][1] <= interval:
+        return (start - first) // interval * step + bucket
     middle = len(spans) // 2
     return sa.case(
         (start < spans[middle][1], _search(spans[:middle], start)),
