@@ -15,7 +15,6 @@ from json.encoder import encode_basestring  # C, where it exists
 from typing import Any, Final
 
 from exporter.model import NANOSECONDS_PER_MINUTE
-from exporter.store import report_query
 from exporter.timeutil import format_datetime_utc
 
 _string: Final = encode_basestring
@@ -40,7 +39,8 @@ def encode(
     totals: Mapping[str, int],
 ) -> bytes:
     """The report's bytes: ``buckets`` are each bucket's sorted (user, minutes) entries."""
-    heads = {user_id: f'{{"user_id":{_string(user_id)},' for user_id in user_ids}
+    keys = {user_id: _string(user_id) for user_id in user_ids}
+    heads = {user_id: f'{{"user_id":{key},' for user_id, key in keys.items()}
     tails = _Tails()
     parts = ['{"activity":[']
     for bucket, entries in enumerate(buckets):
@@ -53,20 +53,29 @@ def encode(
             "]}",
         )
     parts.append('],"users":{')
-    parts.append(",".join(_user(user_id, found[user_id], totals[user_id]) for user_id in user_ids))
+    parts.append(
+        ",".join([_user(keys[user_id], found[user_id], totals[user_id]) for user_id in user_ids])
+    )
     parts.append("}}")
     return "".join(parts).encode()
 
 
-def _user(user_id: str, row: Sequence[Any], total: int) -> str:
-    """One ``"id":{…}`` member of the ``users`` map."""
-    profile = report_query.profile_of(row)
-    key = _string(user_id)
-    roles = ",".join(map(_string, profile.roles))
+def _user(key: str, row: Sequence[Any], total: int) -> str:
+    """One ``"id":{…}`` member of the ``users`` map; ``key`` is the user's id as JSON.
+
+    The profile as ``report_query.profile_of`` reads it, written out here without making one.
+    """
+    username = row[1]
+    if username is None:  # a user the directory lacks: its id, nothing else
+        name = avatar_hash = '""'
+        username, roles = key, ""
+    else:
+        name, username, avatar_hash = _text(row[2]), _string(username), _text(row[3])
+        roles = ",".join(map(_string, sorted(row[4].split(" ")))) if row[4] else ""
     return (
-        f'{key}:{{"id":{key},"name":{_text(profile.name)},"username":{_text(profile.username)},'
-        f'"roles":[{roles}],"avatar_hash":{_text(profile.avatar_hash)},'
-        f'"total_count":{total},"total_duration":{total * NANOSECONDS_PER_MINUTE}}}'
+        f'{key}:{{"id":{key},"name":{name},"username":{username},"roles":[{roles}],'
+        f'"avatar_hash":{avatar_hash},"total_count":{total},'
+        f'"total_duration":{total * NANOSECONDS_PER_MINUTE}}}'
     )
 
 
