@@ -423,10 +423,8 @@ def _one_sided_parts(
         )
         .where(
             *slice_.hourly(),
-            # Each hour listed: a side holds at most 13, and a list is one parameter.
-            slice_.one_of(
-                activity.c.hour, (hour for plan in plans for hour in range(*plan.side, HOUR))
-            ),
+            # Ranges, not a list of hours: each range is a scan of the organization's index.
+            _in_ranges(activity.c.hour, [plan.side for plan in plans]),
         )
         .group_by(day, activity.c.user_id)
         .cte("sides")
