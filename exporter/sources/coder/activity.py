@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import MAX_FUTURE_SECONDS
-from exporter.model import HOUR, Category
+from exporter.model import Category
 from exporter.sources.coder.shape import CoderShape
-from exporter.store.driver import batches
-from exporter.store.ingest import Minutes
 
 CHUNK_ROWS = 5000
 ID_SLACK = 10_000
@@ -111,28 +109,19 @@ class TableReader:
         """Work out the new positions; the rows to read, when counted before reading."""
         raise NotImplementedError
 
-    def statement(self) -> sa.TextClause:
-        """The activity query: (user, organization, hour, source rows, mask per category)."""
+    def select(self) -> tuple[str, dict[str, object]]:
+        """The activity query and its parameters.
+
+        Its columns: user, organization, hour, source rows, then a mask per ``categories``.
+        """
         raise NotImplementedError
 
     def categories(self) -> tuple[Category, ...]:
-        """The category of each mask column of ``statement``."""
+        """The category of each mask column of ``select``."""
         raise NotImplementedError
 
-    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Minutes, int], None]:
-        """The minute masks of the rows read, a chunk at a time, with the source rows they cover."""
-        categories = [int(category) for category in self.categories()]
-        async for chunk in batches(connection, self.statement(), size=CHUNK_ROWS):
-            cells: Minutes = {}
-            covered = 0
-            for user_id, organization_id, hour, rows, *masks in chunk:
-                covered += rows
-                start = hour * HOUR
-                for category, mask in zip(categories, masks, strict=True):
-                    if mask:  # two columns may share a category (desktop IDEs as Tunnel)
-                        key = (organization_id, category, start, user_id)
-                        cells[key] = cells.get(key, 0) | mask
-            yield cells, covered
+    def count_read(self, rows: int) -> None:
+        """``rows`` more source rows were read."""
 
 
 _APP_SESSIONS = """
@@ -226,7 +215,7 @@ class AppSessions(TableReader):
             self.positions[self._FLOOR] = max(self._floor, lowest_open - ID_SLACK, 0)
         return self.rows
 
-    def statement(self) -> sa.TextClause:
+    def select(self) -> tuple[str, dict[str, object]]:
         """Minute masks of the sessions per user, organization and hour, one per category."""
         masks = ", ".join(
             f"bit_or(CASE WHEN category = {int(c)} THEN {_RUN_MASK} ELSE 0 END)"
@@ -240,12 +229,12 @@ class AppSessions(TableReader):
             app=int(Category.APP),
             masks=masks,
         )
-        return sa.text(sql).bindparams(
+        return sql, {
             **self._parameters(),
-            default_organization=self.window.default_organization,
-            ide_apps=self.window.ide_apps,
-            horizon_minute=self.window.horizon_minute,
-        )
+            "default_organization": self.window.default_organization,
+            "ide_apps": self.window.ide_apps,
+            "horizon_minute": self.window.horizon_minute,
+        }
 
     def categories(self) -> tuple[Category, ...]:
         """IDE, App and Web Terminal masks."""
@@ -369,19 +358,18 @@ class AgentSessions(TableReader):
             self.positions[self._CREATED] = to_epoch_us(newest)
         return self.rows
 
-    def statement(self) -> sa.TextClause:
+    def select(self) -> tuple[str, dict[str, object]]:
         """Minute masks per user, organization and hour: SSH, desktop IDEs, web terminals."""
         sql = _AGENT_STATS.format(kinds=self._kinds(), minute=epoch_minute("a.created_at"))
-        return sa.text(sql).bindparams(
-            **self._parameters(), default_organization=self.window.default_organization
-        )
+        return sql, {
+            **self._parameters(),
+            "default_organization": self.window.default_organization,
+        }
 
-    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Minutes, int], None]:
-        """The rows' cells, counting the rows as they are read when ``summarize`` did not."""
-        async for cells, covered in super().cells(connection):
-            if self._count_as_read:
-                self.rows += covered
-            yield cells, covered
+    def count_read(self, rows: int) -> None:
+        """Count the rows as they are read when ``summarize`` did not."""
+        if self._count_as_read:
+            self.rows += rows
 
     def categories(self) -> tuple[Category, ...]:
         """Tunnel, the configured desktop IDE category, and Web Terminal masks."""
@@ -429,29 +417,48 @@ class Logins(TableReader):
             self.positions[self._TIME] = to_epoch_us(newest)
         return self.rows
 
-    def statement(self) -> sa.TextClause:
-        """(user, minute) of each login up to the latest time."""
-        return sa.text(
-            f"SELECT user_id, {epoch_minute('t')} "
-            f"FROM ({self._query()}) AS logins WHERE t <= :latest"
-        ).bindparams(**self._parameters())
+    def select(self) -> tuple[str, dict[str, object]]:
+        """A login minute per organization the user's logins count in, per user and hour.
+
+        Each login row is counted once, in the first of its user's organizations.
+        """
+        users: list[str] = []
+        organizations: list[str] = []
+        first: list[bool] = []
+        for user_id, listed in self.organizations.items():
+            for index, organization_id in enumerate(listed):
+                users.append(user_id)
+                organizations.append(organization_id)
+                first.append(index == 0)
+        sql = _LOGINS.format(logins=self._query(), minute=epoch_minute("t"))
+        return sql, {
+            **self._parameters(),
+            "default_organization": self.window.default_organization,
+            "login_users": users,
+            "login_organizations": organizations,
+            "login_first": first,
+        }
 
     def categories(self) -> tuple[Category, ...]:
         """Login only."""
         return (Category.LOGIN,)
 
-    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Minutes, int], None]:
-        """A login minute per organization the user's logins count in."""
-        default = [self.window.default_organization]
-        login = int(Category.LOGIN)
-        async for chunk in batches(connection, self.statement(), size=CHUNK_ROWS):
-            cells: Minutes = {}
-            for user_id, minute in chunk:
-                hour, bit = divmod(minute, 60)
-                for organization_id in self.organizations.get(user_id, default):
-                    key = (organization_id, login, hour * HOUR, user_id)
-                    cells[key] = cells.get(key, 0) | (1 << bit)
-            yield cells, len(chunk)
+
+_LOGINS = """
+WITH login AS (
+    SELECT user_id, {minute} AS minute FROM ({logins}) AS logins WHERE t <= :latest
+)
+SELECT l.user_id, COALESCE(m.organization_id, :default_organization), l.minute / 60,
+       count(*) FILTER (WHERE m.first IS NOT FALSE),
+       bit_or(CAST(1 AS bigint) << CAST(l.minute % 60 AS int))
+FROM login AS l
+LEFT JOIN unnest(CAST(:login_users AS text[]), CAST(:login_organizations AS text[]),
+                 CAST(:login_first AS boolean[])) AS m (user_id, organization_id, first)
+  ON m.user_id = l.user_id
+GROUP BY 1, 2, 3
+"""
+"""Login minutes per (user, organization, hour): a user's logins count in each of the
+organizations listed for it (``login_users``/``login_organizations``), else the default one."""
 
 
 class LoginKeys(Logins):

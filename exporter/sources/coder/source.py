@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from exporter.config import Config
 from exporter.model import HOUR, Category
 from exporter.sources.base import PassSummary, Progress, SourceError
+from exporter.sources.coder import combined
 from exporter.sources.coder.activity import (
     AgentSessions,
     AppSessions,
@@ -224,24 +225,25 @@ class CoderSource:
     ) -> None:
         """Put the tables' unstored cells on ``queue`` in batches, then ``None``, or the error.
 
-        A batch may hold cells of several tables: a steady pass's few new minutes are stored
-        in one transaction.
+        The tables are summarized and read in one snapshot, their cells merged
+        (``combined``); a batch ends with a user's last cell.
         """
         pending: Minutes = {}
         try:
-            for reader in readers:
-                with _reading_coder():
-                    async with self.engine.connect() as connection:
-                        await _snapshot(connection)
-                        progress.phase(reader.table, await reader.summarize(connection))
-                        async with contextlib.aclosing(reader.cells(connection)) as chunks:
-                            async for cells, covered in chunks:
-                                self.stored.add_unstored(pending, cells)
-                                if len(pending) >= BATCH_CELLS:
-                                    await queue.put(pending)
-                                    pending = {}
-                                progress.advance(covered)
-                        await connection.rollback()
+            with _reading_coder():
+                async with self.engine.connect() as connection:
+                    await _snapshot(connection)
+                    totals = [await reader.summarize(connection) for reader in readers]
+                    known = [total for total in totals if total is not None]
+                    progress.phase("activity", sum(known) if len(known) == len(totals) else None)
+                    async with contextlib.aclosing(combined.cells(connection, readers)) as chunks:
+                        async for cells, covered in chunks:
+                            self.stored.add_unstored(pending, cells)
+                            if len(pending) >= BATCH_CELLS:
+                                await queue.put(pending)
+                                pending = {}
+                            progress.advance(covered)
+                    await connection.rollback()
             if pending:
                 await queue.put(pending)
             await queue.put(None)
