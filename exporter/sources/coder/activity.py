@@ -1,10 +1,14 @@
 """Coder's activity tables, read incrementally as minute masks per hour ("cells").
 
-Each table is read from its position minus the look-back, in one read-only REPEATABLE READ
-transaction: a summary query (rows, skipped rows, the new position) and the activity itself,
-streamed in chunks from a server-side cursor. Coder's database turns sessions and agent
-stats into minute masks per (user, organization, action, UTC hour) ("cells"), so that a first
-pass over months of history sends the service a few rows per user-hour rather than every row.
+Each table is read from its position minus the look-back, all of them in one read-only
+REPEATABLE READ transaction: a summary query per table (rows, skipped rows, the new position)
+and one query for the activity of all (``combined``), streamed in chunks from a server-side
+cursor. Coder's database turns sessions and agent stats into minute masks per (user,
+organization, action, UTC hour) ("cells"), so that a first pass over months of history sends
+the service a few rows per user-hour rather than every row.
+
+A later pass reads agent stats (an hour of every agent's stats is its look-back) only from the
+first minute whose row count differs from the last stored pass's (``CountedMinutes``).
 
 The minutes are those of the product's rules: an app session covers every minute that
 ``[session_started_at, session_ended_at)`` overlaps (the minute of its start when the two are
@@ -283,6 +287,37 @@ SELECT (SELECT count(*) FROM workspace_agent_stats AS a
 """A later read's summary, from the index: future rows with sessions, and the newest time."""
 
 
+_AGENT_MINUTES = """
+SELECT {minute}, count(*) FROM workspace_agent_stats
+WHERE created_at >= :counted_from AND created_at <= :latest
+GROUP BY 1
+"""
+"""Rows per epoch minute from ``counted_from`` on, with sessions or not (the index answers)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CountedMinutes:
+    """``workspace_agent_stats`` rows per epoch minute, as one pass's snapshot held them.
+
+    From minute ``first`` up to the pass's latest time; a minute not listed had none.
+    """
+
+    first: int
+    counts: dict[int, int]
+
+    def first_change(self, now: CountedMinutes) -> int | None:
+        """The first minute from ``now.first`` on whose rows may differ; ``None`` if none does.
+
+        Rows are only ever added to a minute this recent (Coder purges days-old stats), so a
+        minute with as many rows as before holds the same rows. Minutes before ``self.first``
+        are unknown, so they differ.
+        """
+        if now.first < self.first:
+            return now.first
+        minutes = sorted({*now.counts, *(m for m in self.counts if m >= now.first)})
+        return next((m for m in minutes if now.counts.get(m, 0) != self.counts.get(m, 0)), None)
+
+
 _AGENT_TOO_OLD = """
 SELECT count(*) FROM workspace_agent_stats AS a
 {kinds}
@@ -297,6 +332,17 @@ class AgentSessions(TableReader):
     table = "workspace_agent_stats"
     _CREATED = "workspace_agent_stats.created_at"
     _count_as_read = False
+    stored: CountedMinutes | None = None
+    """The counts of the last pass this process stored: its minutes' rows are stored."""
+    counted: CountedMinutes | None = None
+    """This pass's counts, whose rows are all stored once the pass is."""
+    _read_after: dt.datetime | None = None
+    """Where this pass reads from (rows after it), when not from ``since``."""
+
+    def with_stored(self, stored: CountedMinutes | None) -> AgentSessions:
+        """Take the counts of the last pass this process stored."""
+        self.stored = stored
+        return self
 
     def _kinds(self) -> str:
         """SQL joining each row's session kinds: ``k.ssh``, ``k.desktop`` and ``k.pty``.
@@ -343,6 +389,7 @@ class AgentSessions(TableReader):
             if newest is not None:
                 self.positions[self._CREATED] = to_epoch_us(newest)
             self._count_as_read = True
+            await self._count_minutes(connection, later=True)
             return None
         kinds = self._kinds()
         rows, skipped, newest = (
@@ -356,15 +403,41 @@ class AgentSessions(TableReader):
             self.skipped += await _count(connection, too_old, self._parameters())
         if newest is not None:
             self.positions[self._CREATED] = to_epoch_us(newest)
+        await self._count_minutes(connection, later=False)
         return self.rows
+
+    async def _count_minutes(self, connection: AsyncConnection, *, later: bool) -> None:
+        """Count this pass's rows per minute, and so find where a later read must start.
+
+        A later read counts from the minute of its ``since``, and reads from the first minute
+        whose rows differ from those of the last pass stored (from that whole minute: reading
+        more is harmless), or reads nothing. A first read reads everything and counts only the
+        minutes the next pass will look back on (its rows after ``since``).
+        """
+        since_minute = to_epoch_us(self.window.since(self.old_positions.get(self._CREATED)))
+        since_minute //= 60_000_000
+        if later:
+            first = since_minute
+        else:
+            lookback_minutes = int(self.window.lookback_seconds // 60) + 1
+            first = max(since_minute + 1, int(self.window.now) // 60 - 2 * lookback_minutes)
+        counts = await connection.execute(
+            sa.text(_AGENT_MINUTES.format(minute=epoch_minute("created_at"))),
+            {"counted_from": to_datetime(first * 60_000_000), "latest": self.window.latest},
+        )
+        self.counted = CountedMinutes(first, {int(m): int(n) for m, n in counts})
+        if later:
+            change = self.stored.first_change(self.counted) if self.stored else first
+            start = self.window.latest if change is None else to_datetime(change * 60_000_000 - 1)
+            self._read_after = start
 
     def select(self) -> tuple[str, dict[str, object]]:
         """Minute masks per user, organization and hour: SSH, desktop IDEs, web terminals."""
         sql = _AGENT_STATS.format(kinds=self._kinds(), minute=epoch_minute("a.created_at"))
-        return sql, {
-            **self._parameters(),
-            "default_organization": self.window.default_organization,
-        }
+        parameters = self._parameters()
+        if self._read_after is not None:
+            parameters["since"] = self._read_after
+        return sql, {**parameters, "default_organization": self.window.default_organization}
 
     def count_read(self, rows: int) -> None:
         """Count the rows as they are read when ``summarize`` did not."""

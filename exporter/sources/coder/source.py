@@ -25,6 +25,7 @@ from exporter.sources.coder.activity import (
     AgentSessions,
     AppSessions,
     AuditLogins,
+    CountedMinutes,
     LoginKeys,
     TableReader,
     Window,
@@ -94,6 +95,7 @@ class CoderSource:
         self.config = config
         self.engine = engine or create_coder_engine(str(config.coder_database_url))
         self.stored = StoredCells()
+        self.agent_minutes: CountedMinutes | None = None  # of the last pass stored
         self._applied: _Applied | None = None
 
     async def close(self) -> None:
@@ -105,7 +107,7 @@ class CoderSource:
         try:
             return await self._sync(progress)
         except BaseException:
-            self.stored.forget()
+            self._forget()
             self._applied = None
             raise
 
@@ -135,7 +137,15 @@ class CoderSource:
             moved.update(reader.positions)
         async with self.store.write() as connection:
             await sources.record_success(connection, SOURCE, moved, now=self.store.clock())
+        self.agent_minutes = next(
+            (reader.counted for reader in readers if isinstance(reader, AgentSessions)), None
+        )
         return summary
+
+    def _forget(self) -> None:
+        """Forget what was stored: the next pass reads and sends all of its look-back."""
+        self.stored.forget()
+        self.agent_minutes = None
 
     def _unchanged(self, digest: str) -> CoderDirectory | None:
         """The directory this process applied, if Coder's has ``digest`` and it is recent.
@@ -159,7 +169,7 @@ class CoderSource:
         changes = await apply_directory(self.store, coder)
         self._applied = _Applied(coder, digest, now)
         if changes:
-            self.stored.forget()
+            self._forget()
         return changes
 
     def _window(self, coder: CoderDirectory) -> Window:
@@ -184,7 +194,7 @@ class CoderSource:
         logins = coder.login_organizations(window.default_organization)
         return [
             AppSessions(window, positions, shape),
-            AgentSessions(window, positions, shape),
+            AgentSessions(window, positions, shape).with_stored(self.agent_minutes),
             LoginKeys(window, positions, shape).with_organizations(logins),
             AuditLogins(window, positions, shape).with_organizations(logins),
         ]
