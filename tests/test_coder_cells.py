@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.model import EVENT_CATEGORIES, HOUR, Category
+from exporter.sources.coder.activity import CountedMinutes
 from exporter.sources.coder.cells import CellKey, StoredCells
 from exporter.store.ingest import Minutes
 
@@ -77,3 +78,14 @@ def test_unstored_minutes_are_added_to_what_is_pending() -> None:
     stored.remember({key: 0b100})
     stored.add_unstored(pending, {key: 0b1100})
     assert pending == {key: 0b1011}
+
+
+def test_agent_stats_are_read_from_the_first_minute_whose_rows_changed() -> None:
+    """Equal counts need no read; a new, grown or emptied minute, or an unknown one, does."""
+    stored = CountedMinutes(first=100, counts={100: 4, 101: 4, 103: 2})
+    assert stored.first_change(CountedMinutes(101, {101: 4, 103: 2})) is None
+    assert stored.first_change(CountedMinutes(101, {101: 4, 103: 2, 104: 1})) == 104
+    assert stored.first_change(CountedMinutes(101, {101: 4, 102: 1, 103: 2})) == 102
+    assert stored.first_change(CountedMinutes(101, {101: 4, 103: 3})) == 103
+    assert stored.first_change(CountedMinutes(101, {101: 4})) == 103
+    assert stored.first_change(CountedMinutes(99, {100: 4, 101: 4, 103: 2})) == 99

@@ -155,7 +155,7 @@ async def test_the_documented_grants_are_enough_and_each_one_is_needed(
 
 
 class _KillCoderOnce:
-    """Progress that cuts every connection to Coder's database when a table first moves."""
+    """Progress that cuts every connection to Coder's database when the activity first moves."""
 
     def __init__(self, admin_url: str, database: str) -> None:
         self.admin_url = admin_url
@@ -167,7 +167,7 @@ class _KillCoderOnce:
         self.table = name
 
     def advance(self, rows: int) -> None:
-        if self.table == "workspace_app_stats" and not self.killed:
+        if self.table == "activity" and not self.killed:
             self.killed = True
             with psycopg.connect(self.admin_url, autocommit=True) as admin:
                 admin.execute(

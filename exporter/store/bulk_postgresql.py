@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from exporter.model import DAY
 from exporter.store import day_blocks
 from exporter.store.day_blocks import DayKey
-from exporter.store.hourly import Groups, Row, built_chunks, newest_minutes, row_chunks, row_count
+from exporter.store.hourly import Groups, Row, built_chunks, newest_minutes, row_count
 from exporter.store.schema import ADDED_COLUMNS, LAST_SEEN_COLUMNS, MASK_COLUMNS
 from exporter.store.sql import array_parameter
 
@@ -197,9 +197,8 @@ async def upsert_hours(
     rows, and those before its "last seen" rows.
     """
     if row_count(groups) <= _CHUNK:
-        # CPU-bound: off the event loop
-        listed, arrays = await asyncio.to_thread(_listed_with_arrays, groups)
-        added = await _upsert_hours_at_once(connection, listed, arrays, first_open_day)
+        arrays = await asyncio.to_thread(_group_arrays, groups)  # CPU-bound: off the event loop
+        added = await _upsert_hours_at_once(connection, groups, arrays, first_open_day)
         await connection.execute(_UPSERT_LAST_SEEN, arrays)  # one statement: one lock order
         return added
     added = await _upsert_hours_in_chunks(connection, groups, first_open_day)
@@ -210,12 +209,12 @@ async def upsert_hours(
 
 async def _upsert_hours_at_once(
     connection: AsyncConnection,
-    listed: list[Row],
+    groups: Groups,
     arrays: dict[str, str],
     first_open_day: int,
 ) -> dict[tuple[str, int], int]:
     open_from = first_open_day * DAY
-    closed = [key[1] for key, _ in listed if key[1] < open_from]
+    closed = [hour for _, hour in groups if hour < open_from]
     parameters: dict[str, object] = dict(arrays)
     if closed:
         statement = _upsert_activity(day_blocks.only_column(closed))
@@ -258,10 +257,27 @@ def _block_order(item: tuple[DayKey, int]) -> tuple[str, int, int, str, int]:
     return organization_id, category, day_blocks.place(day)[0], user_id, day
 
 
-def _listed_with_arrays(groups: Groups) -> tuple[list[Row], dict[str, str]]:
-    """All of ``groups``' rows in key order, and their array parameters."""
-    listed = [row for chunk in row_chunks(groups, _CHUNK) for row in chunk]
-    return listed, _arrays(listed)
+def _group_arrays(groups: Groups) -> dict[str, str]:
+    """The array parameters of all of ``groups``' rows, in no order (the statement sorts them)."""
+    organizations: list[str] = []
+    hours: list[str] = []
+    users: list[str] = []
+    masks: list[list[int]] = []
+    for (organization_id, hour), members in groups.items():
+        count = len(members)
+        organizations += [organization_id] * count
+        hours += [str(hour)] * count
+        users += members
+        masks += members.values()
+    return {
+        "organizations": array_parameter(organizations),
+        "hours": ",".join(hours),
+        "users": array_parameter(users),
+        **{
+            name: ",".join(map(str, column))
+            for name, column in zip(MASK_COLUMNS, zip(*masks, strict=True), strict=True)
+        },
+    }
 
 
 def _arrays(chunk: list[Row]) -> dict[str, str]:

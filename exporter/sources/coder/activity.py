@@ -1,10 +1,14 @@
 """Coder's activity tables, read incrementally as minute masks per hour ("cells").
 
-Each table is read from its position minus the look-back, in one read-only REPEATABLE READ
-transaction: a summary query (rows, skipped rows, the new position) and the activity itself,
-streamed in chunks from a server-side cursor. Coder's database turns sessions and agent
-stats into minute masks per (user, organization, action, UTC hour) ("cells"), so that a first
-pass over months of history sends the service a few rows per user-hour rather than every row.
+Each table is read from its position minus the look-back, all of them in one read-only
+REPEATABLE READ transaction: a summary query per table (rows, skipped rows, the new position)
+and one query for the activity of all (``combined``), streamed in chunks from a server-side
+cursor. Coder's database turns sessions and agent stats into minute masks per (user,
+organization, action, UTC hour) ("cells"), so that a first pass over months of history sends
+the service a few rows per user-hour rather than every row.
+
+A later pass reads agent stats (an hour of every agent's stats is its look-back) only from the
+first minute whose row count differs from the last stored pass's (``CountedMinutes``).
 
 The minutes are those of the product's rules: an app session covers every minute that
 ``[session_started_at, session_ended_at)`` overlaps (the minute of its start when the two are
@@ -22,16 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.events import MAX_FUTURE_SECONDS
-from exporter.model import HOUR, Category
+from exporter.model import Category
 from exporter.sources.coder.shape import CoderShape
-from exporter.store.driver import batches
-from exporter.store.ingest import Minutes
 
 CHUNK_ROWS = 5000
 ID_SLACK = 10_000
@@ -111,28 +113,19 @@ class TableReader:
         """Work out the new positions; the rows to read, when counted before reading."""
         raise NotImplementedError
 
-    def statement(self) -> sa.TextClause:
-        """The activity query: (user, organization, hour, source rows, mask per category)."""
+    def select(self) -> tuple[str, dict[str, object]]:
+        """The activity query and its parameters.
+
+        Its columns: user, organization, hour, source rows, then a mask per ``categories``.
+        """
         raise NotImplementedError
 
     def categories(self) -> tuple[Category, ...]:
-        """The category of each mask column of ``statement``."""
+        """The category of each mask column of ``select``."""
         raise NotImplementedError
 
-    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Minutes, int], None]:
-        """The minute masks of the rows read, a chunk at a time, with the source rows they cover."""
-        categories = [int(category) for category in self.categories()]
-        async for chunk in batches(connection, self.statement(), size=CHUNK_ROWS):
-            cells: Minutes = {}
-            covered = 0
-            for user_id, organization_id, hour, rows, *masks in chunk:
-                covered += rows
-                start = hour * HOUR
-                for category, mask in zip(categories, masks, strict=True):
-                    if mask:  # two columns may share a category (desktop IDEs as Tunnel)
-                        key = (organization_id, category, start, user_id)
-                        cells[key] = cells.get(key, 0) | mask
-            yield cells, covered
+    def count_read(self, rows: int) -> None:
+        """``rows`` more source rows were read."""
 
 
 _APP_SESSIONS = """
@@ -226,7 +219,7 @@ class AppSessions(TableReader):
             self.positions[self._FLOOR] = max(self._floor, lowest_open - ID_SLACK, 0)
         return self.rows
 
-    def statement(self) -> sa.TextClause:
+    def select(self) -> tuple[str, dict[str, object]]:
         """Minute masks of the sessions per user, organization and hour, one per category."""
         masks = ", ".join(
             f"bit_or(CASE WHEN category = {int(c)} THEN {_RUN_MASK} ELSE 0 END)"
@@ -240,12 +233,12 @@ class AppSessions(TableReader):
             app=int(Category.APP),
             masks=masks,
         )
-        return sa.text(sql).bindparams(
+        return sql, {
             **self._parameters(),
-            default_organization=self.window.default_organization,
-            ide_apps=self.window.ide_apps,
-            horizon_minute=self.window.horizon_minute,
-        )
+            "default_organization": self.window.default_organization,
+            "ide_apps": self.window.ide_apps,
+            "horizon_minute": self.window.horizon_minute,
+        }
 
     def categories(self) -> tuple[Category, ...]:
         """IDE, App and Web Terminal masks."""
@@ -294,6 +287,37 @@ SELECT (SELECT count(*) FROM workspace_agent_stats AS a
 """A later read's summary, from the index: future rows with sessions, and the newest time."""
 
 
+_AGENT_MINUTES = """
+SELECT {minute}, count(*) FROM workspace_agent_stats
+WHERE created_at >= :counted_from AND created_at <= :latest
+GROUP BY 1
+"""
+"""Rows per epoch minute from ``counted_from`` on, with sessions or not (the index answers)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CountedMinutes:
+    """``workspace_agent_stats`` rows per epoch minute, as one pass's snapshot held them.
+
+    From minute ``first`` up to the pass's latest time; a minute not listed had none.
+    """
+
+    first: int
+    counts: dict[int, int]
+
+    def first_change(self, now: CountedMinutes) -> int | None:
+        """The first minute from ``now.first`` on whose rows may differ; ``None`` if none does.
+
+        Rows are only ever added to a minute this recent (Coder purges days-old stats), so a
+        minute with as many rows as before holds the same rows. Minutes before ``self.first``
+        are unknown, so they differ.
+        """
+        if now.first < self.first:
+            return now.first
+        minutes = sorted({*now.counts, *(m for m in self.counts if m >= now.first)})
+        return next((m for m in minutes if now.counts.get(m, 0) != self.counts.get(m, 0)), None)
+
+
 _AGENT_TOO_OLD = """
 SELECT count(*) FROM workspace_agent_stats AS a
 {kinds}
@@ -308,6 +332,17 @@ class AgentSessions(TableReader):
     table = "workspace_agent_stats"
     _CREATED = "workspace_agent_stats.created_at"
     _count_as_read = False
+    stored: CountedMinutes | None = None
+    """The counts of the last pass this process stored: its minutes' rows are stored."""
+    counted: CountedMinutes | None = None
+    """This pass's counts, whose rows are all stored once the pass is."""
+    _read_after: dt.datetime | None = None
+    """Where this pass reads from (rows after it), when not from ``since``."""
+
+    def with_stored(self, stored: CountedMinutes | None) -> AgentSessions:
+        """Take the counts of the last pass this process stored."""
+        self.stored = stored
+        return self
 
     def _kinds(self) -> str:
         """SQL joining each row's session kinds: ``k.ssh``, ``k.desktop`` and ``k.pty``.
@@ -354,6 +389,7 @@ class AgentSessions(TableReader):
             if newest is not None:
                 self.positions[self._CREATED] = to_epoch_us(newest)
             self._count_as_read = True
+            await self._count_minutes(connection, later=True)
             return None
         kinds = self._kinds()
         rows, skipped, newest = (
@@ -367,21 +403,46 @@ class AgentSessions(TableReader):
             self.skipped += await _count(connection, too_old, self._parameters())
         if newest is not None:
             self.positions[self._CREATED] = to_epoch_us(newest)
+        await self._count_minutes(connection, later=False)
         return self.rows
 
-    def statement(self) -> sa.TextClause:
+    async def _count_minutes(self, connection: AsyncConnection, *, later: bool) -> None:
+        """Count this pass's rows per minute, and so find where a later read must start.
+
+        A later read counts from the minute of its ``since``, and reads from the first minute
+        whose rows differ from those of the last pass stored (from that whole minute: reading
+        more is harmless), or reads nothing. A first read reads everything and counts only the
+        minutes the next pass will look back on (its rows after ``since``).
+        """
+        since_minute = to_epoch_us(self.window.since(self.old_positions.get(self._CREATED)))
+        since_minute //= 60_000_000
+        if later:
+            first = since_minute
+        else:
+            lookback_minutes = int(self.window.lookback_seconds // 60) + 1
+            first = max(since_minute + 1, int(self.window.now) // 60 - 2 * lookback_minutes)
+        counts = await connection.execute(
+            sa.text(_AGENT_MINUTES.format(minute=epoch_minute("created_at"))),
+            {"counted_from": to_datetime(first * 60_000_000), "latest": self.window.latest},
+        )
+        self.counted = CountedMinutes(first, {int(m): int(n) for m, n in counts})
+        if later:
+            change = self.stored.first_change(self.counted) if self.stored else first
+            start = self.window.latest if change is None else to_datetime(change * 60_000_000 - 1)
+            self._read_after = start
+
+    def select(self) -> tuple[str, dict[str, object]]:
         """Minute masks per user, organization and hour: SSH, desktop IDEs, web terminals."""
         sql = _AGENT_STATS.format(kinds=self._kinds(), minute=epoch_minute("a.created_at"))
-        return sa.text(sql).bindparams(
-            **self._parameters(), default_organization=self.window.default_organization
-        )
+        parameters = self._parameters()
+        if self._read_after is not None:
+            parameters["since"] = self._read_after
+        return sql, {**parameters, "default_organization": self.window.default_organization}
 
-    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Minutes, int], None]:
-        """The rows' cells, counting the rows as they are read when ``summarize`` did not."""
-        async for cells, covered in super().cells(connection):
-            if self._count_as_read:
-                self.rows += covered
-            yield cells, covered
+    def count_read(self, rows: int) -> None:
+        """Count the rows as they are read when ``summarize`` did not."""
+        if self._count_as_read:
+            self.rows += rows
 
     def categories(self) -> tuple[Category, ...]:
         """Tunnel, the configured desktop IDE category, and Web Terminal masks."""
@@ -429,29 +490,48 @@ class Logins(TableReader):
             self.positions[self._TIME] = to_epoch_us(newest)
         return self.rows
 
-    def statement(self) -> sa.TextClause:
-        """(user, minute) of each login up to the latest time."""
-        return sa.text(
-            f"SELECT user_id, {epoch_minute('t')} "
-            f"FROM ({self._query()}) AS logins WHERE t <= :latest"
-        ).bindparams(**self._parameters())
+    def select(self) -> tuple[str, dict[str, object]]:
+        """A login minute per organization the user's logins count in, per user and hour.
+
+        Each login row is counted once, in the first of its user's organizations.
+        """
+        users: list[str] = []
+        organizations: list[str] = []
+        first: list[bool] = []
+        for user_id, listed in self.organizations.items():
+            for index, organization_id in enumerate(listed):
+                users.append(user_id)
+                organizations.append(organization_id)
+                first.append(index == 0)
+        sql = _LOGINS.format(logins=self._query(), minute=epoch_minute("t"))
+        return sql, {
+            **self._parameters(),
+            "default_organization": self.window.default_organization,
+            "login_users": users,
+            "login_organizations": organizations,
+            "login_first": first,
+        }
 
     def categories(self) -> tuple[Category, ...]:
         """Login only."""
         return (Category.LOGIN,)
 
-    async def cells(self, connection: AsyncConnection) -> AsyncGenerator[tuple[Minutes, int], None]:
-        """A login minute per organization the user's logins count in."""
-        default = [self.window.default_organization]
-        login = int(Category.LOGIN)
-        async for chunk in batches(connection, self.statement(), size=CHUNK_ROWS):
-            cells: Minutes = {}
-            for user_id, minute in chunk:
-                hour, bit = divmod(minute, 60)
-                for organization_id in self.organizations.get(user_id, default):
-                    key = (organization_id, login, hour * HOUR, user_id)
-                    cells[key] = cells.get(key, 0) | (1 << bit)
-            yield cells, len(chunk)
+
+_LOGINS = """
+WITH login AS (
+    SELECT user_id, {minute} AS minute FROM ({logins}) AS logins WHERE t <= :latest
+)
+SELECT l.user_id, COALESCE(m.organization_id, :default_organization), l.minute / 60,
+       count(*) FILTER (WHERE m.first IS NOT FALSE),
+       bit_or(CAST(1 AS bigint) << CAST(l.minute % 60 AS int))
+FROM login AS l
+LEFT JOIN unnest(CAST(:login_users AS text[]), CAST(:login_organizations AS text[]),
+                 CAST(:login_first AS boolean[])) AS m (user_id, organization_id, first)
+  ON m.user_id = l.user_id
+GROUP BY 1, 2, 3
+"""
+"""Login minutes per (user, organization, hour): a user's logins count in each of the
+organizations listed for it (``login_users``/``login_organizations``), else the default one."""
 
 
 class LoginKeys(Logins):

@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from exporter.config import Config
 from exporter.model import HOUR, Category
 from exporter.sources.base import PassSummary, Progress, SourceError
+from exporter.sources.coder import combined
 from exporter.sources.coder.activity import (
     AgentSessions,
     AppSessions,
     AuditLogins,
+    CountedMinutes,
     LoginKeys,
     TableReader,
     Window,
@@ -93,6 +95,7 @@ class CoderSource:
         self.config = config
         self.engine = engine or create_coder_engine(str(config.coder_database_url))
         self.stored = StoredCells()
+        self.agent_minutes: CountedMinutes | None = None  # of the last pass stored
         self._applied: _Applied | None = None
 
     async def close(self) -> None:
@@ -104,7 +107,7 @@ class CoderSource:
         try:
             return await self._sync(progress)
         except BaseException:
-            self.stored.forget()
+            self._forget()
             self._applied = None
             raise
 
@@ -134,7 +137,15 @@ class CoderSource:
             moved.update(reader.positions)
         async with self.store.write() as connection:
             await sources.record_success(connection, SOURCE, moved, now=self.store.clock())
+        self.agent_minutes = next(
+            (reader.counted for reader in readers if isinstance(reader, AgentSessions)), None
+        )
         return summary
+
+    def _forget(self) -> None:
+        """Forget what was stored: the next pass reads and sends all of its look-back."""
+        self.stored.forget()
+        self.agent_minutes = None
 
     def _unchanged(self, digest: str) -> CoderDirectory | None:
         """The directory this process applied, if Coder's has ``digest`` and it is recent.
@@ -158,7 +169,7 @@ class CoderSource:
         changes = await apply_directory(self.store, coder)
         self._applied = _Applied(coder, digest, now)
         if changes:
-            self.stored.forget()
+            self._forget()
         return changes
 
     def _window(self, coder: CoderDirectory) -> Window:
@@ -183,7 +194,7 @@ class CoderSource:
         logins = coder.login_organizations(window.default_organization)
         return [
             AppSessions(window, positions, shape),
-            AgentSessions(window, positions, shape),
+            AgentSessions(window, positions, shape).with_stored(self.agent_minutes),
             LoginKeys(window, positions, shape).with_organizations(logins),
             AuditLogins(window, positions, shape).with_organizations(logins),
         ]
@@ -224,24 +235,25 @@ class CoderSource:
     ) -> None:
         """Put the tables' unstored cells on ``queue`` in batches, then ``None``, or the error.
 
-        A batch may hold cells of several tables: a steady pass's few new minutes are stored
-        in one transaction.
+        The tables are summarized and read in one snapshot, their cells merged
+        (``combined``); a batch ends with a user's last cell.
         """
         pending: Minutes = {}
         try:
-            for reader in readers:
-                with _reading_coder():
-                    async with self.engine.connect() as connection:
-                        await _snapshot(connection)
-                        progress.phase(reader.table, await reader.summarize(connection))
-                        async with contextlib.aclosing(reader.cells(connection)) as chunks:
-                            async for cells, covered in chunks:
-                                self.stored.add_unstored(pending, cells)
-                                if len(pending) >= BATCH_CELLS:
-                                    await queue.put(pending)
-                                    pending = {}
-                                progress.advance(covered)
-                        await connection.rollback()
+            with _reading_coder():
+                async with self.engine.connect() as connection:
+                    await _snapshot(connection)
+                    totals = [await reader.summarize(connection) for reader in readers]
+                    known = [total for total in totals if total is not None]
+                    progress.phase("activity", sum(known) if len(known) == len(totals) else None)
+                    async with contextlib.aclosing(combined.cells(connection, readers)) as chunks:
+                        async for cells, covered in chunks:
+                            self.stored.add_unstored(pending, cells)
+                            if len(pending) >= BATCH_CELLS:
+                                await queue.put(pending)
+                                pending = {}
+                            progress.advance(covered)
+                    await connection.rollback()
             if pending:
                 await queue.put(pending)
             await queue.put(None)

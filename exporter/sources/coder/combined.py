@@ -1,0 +1,116 @@
+"""A pass's activity as one query: every table's cells merged per (user, organization, hour).
+
+The tables' queries (``TableReader.select``) run as one statement in the pass's snapshot, and
+Coder's database ORs their masks per (user, organization, hour), one column per category, and
+returns them a user at a time. So a pass sends each cell once however many tables give it
+minutes (a login lands mostly in an hour of sessions, and ``api_keys`` and ``audit_logs``
+record the same logins), and a batch holds all of a user's organizations for an hour, which
+the store's ``*`` rows need. The source rows each table gave are counted per table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from exporter.model import EVENT_CATEGORIES, HOUR
+from exporter.sources.coder.activity import TableReader
+from exporter.store.driver import batches
+from exporter.store.ingest import Minutes
+
+CHUNK_ROWS = 5000  # rows fetched at once; cells are handed on at a user's end past this many
+
+_PARAMETER = re.compile(r"(?<![:\w]):([a-z_]+)\b")
+
+
+def _prefixed(
+    sql: str, parameters: dict[str, object], prefix: str
+) -> tuple[str, dict[str, object]]:
+    """``sql`` and ``parameters`` with every parameter's name prefixed, so that queries combine."""
+
+    def rename(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return f":{prefix}{name}" if name in parameters else match.group(0)
+
+    return _PARAMETER.sub(rename, sql), {f"{prefix}{k}": v for k, v in parameters.items()}
+
+
+def statement(readers: Sequence[TableReader]) -> sa.TextClause:
+    """The merged cells: user, organization, hour, source rows per reader, a mask per category."""
+    arms: list[str] = []
+    parameters: dict[str, object] = {}
+    for index, reader in enumerate(readers):
+        sql, own = _prefixed(*reader.select(), f"r{index}_")
+        parameters.update(own)
+        masks = [f"m{column}" for column in range(len(reader.categories()))]
+        rows = ", ".join(
+            "source_rows" if other == index else "CAST(0 AS bigint)"
+            for other in range(len(readers))
+        )
+        per_category = ", ".join(
+            " | ".join(
+                mask
+                for mask, category in zip(masks, reader.categories(), strict=True)
+                if category == wanted
+            )
+            or "CAST(0 AS bigint)"
+            for wanted in EVENT_CATEGORIES
+        )
+        arms.append(
+            f"SELECT user_id, organization_id, hour, {rows}, {per_category} "
+            f"FROM ({sql}) AS t{index} (user_id, organization_id, hour, source_rows, "
+            f"{', '.join(masks)})"
+        )
+    sums = ", ".join(f"CAST(sum(r{index}) AS bigint)" for index in range(len(readers)))
+    ors = ", ".join(f"bit_or(c{int(category)})" for category in EVENT_CATEGORIES)
+    names = ", ".join(
+        [*(f"r{index}" for index in range(len(readers))), *(f"c{int(c)}" for c in EVENT_CATEGORIES)]
+    )
+    sql = (
+        f"SELECT user_id, organization_id, hour, {sums}, {ors} "
+        f"FROM ({' UNION ALL '.join(arms)}) AS cells (user_id, organization_id, hour, {names}) "
+        "GROUP BY user_id, hour, organization_id ORDER BY user_id, hour, organization_id"
+    )
+    return sa.text(sql).bindparams(**parameters)
+
+
+async def cells(
+    connection: AsyncConnection, readers: Sequence[TableReader]
+) -> AsyncGenerator[tuple[Minutes, int], None]:
+    """The readers' cells, each batch ending with a user's last cell, and the source rows read.
+
+    Each reader counts its own rows (``TableReader.count_read``) as they are read.
+    """
+    categories = [int(category) for category in EVENT_CATEGORIES]
+    count = len(readers)
+    found: Minutes = {}
+    covered = [0] * count
+    last_user = None
+
+    def hand_on() -> int:
+        for reader, rows in zip(readers, covered, strict=True):
+            reader.count_read(rows)
+        total = sum(covered)
+        covered[:] = [0] * count
+        return total
+
+    async for chunk in batches(connection, statement(readers), size=CHUNK_ROWS):
+        for row in chunk:
+            user_id = row[0]
+            if user_id != last_user:
+                if len(found) >= CHUNK_ROWS:
+                    yield found, hand_on()
+                    found = {}
+                last_user = user_id
+            organization_id = row[1]
+            start = row[2] * HOUR
+            for index in range(count):
+                covered[index] += row[3 + index]
+            for category, mask in zip(categories, row[3 + count :], strict=True):
+                if mask:
+                    found[(organization_id, category, start, user_id)] = mask
+    if found or any(covered):
+        yield found, hand_on()
