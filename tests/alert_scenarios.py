@@ -10,6 +10,16 @@ each fires first; every other alert must stay quiet for the whole run. promtool 
 ``alert_rule_test`` at the end (labels and annotations, and ``[]`` for the quiet alerts) and a
 ``promql_expr_test`` over ``ALERTS`` that lists every alert that fired at any time, with its delay.
 
+promtool's cost grows with its steps times the series, so a scenario's activity gauges are sent
+only where its checks read anything but normal work (``Scenario.gauge_windows``): from an hour
+before its fault to its end and on its holidays (``checked_spans``), and the same times of each
+baseline week the rules compare with (``offset 1w`` .. ``offset Nw``), where the rules see exactly
+what they would see with every sample. Elsewhere the gauges are absent and the usage alerts cannot
+fire; the activity there is the normal simulation's, checked to stay quiet once for all scenarios
+by ``A normal week``, which keeps every sample of its four weeks
+(``tests/test_alert_scenarios.py`` checks that the left-out samples are that scenario's). The
+health series (``up``, ``usage_up``, the refresh and sync timestamps) are always sent.
+
 ``python -m tests.alert_scenarios DIR`` writes the files (rules included) for a manual run of
 ``promtool test rules DIR/*.test.yml``.
 """
@@ -96,6 +106,47 @@ class Scenario:
     def steps(self) -> int:
         """Samples from time 0 to ``end``, both included."""
         return self.end // STEP + 1
+
+    def holidays_anywhere(self) -> frozenset[int]:
+        """The holidays of its activity and those of its settings (days since time 0)."""
+        listed = {(dt.date.fromisoformat(day) - EPOCH).days for day in self.settings.holidays}
+        return self.holidays | listed
+
+    def checked_spans(self) -> tuple[tuple[int, int], ...]:
+        """The times (``[start, end]`` seconds) whose checks read anything but normal work.
+
+        From an hour before the fault to the end; and each holiday of the activity or the
+        settings, with the hour its 1h gauges still count, and the same times of the following
+        baseline weeks (they compare with it). Elsewhere the rules see the normal simulation on
+        the default rules, as in ``A normal week`` (whose span from an hour before its first
+        day to its end takes in every sample of its four weeks).
+        """
+        spans = [(max(self.fault_at - HOUR, 0), self.end)]
+        for day in sorted(self.holidays_anywhere()):
+            for week in range(self.settings.baseline_weeks + 1):
+                start = day * DAY + week * WEEK
+                if start <= self.end:
+                    spans.append((start, min(start + DAY + HOUR, self.end)))
+        return tuple(spans)
+
+    def gauge_windows(self) -> tuple[tuple[int, int], ...]:
+        """When its activity gauges are sent: each checked span, and it 1..N weeks earlier.
+
+        The rules read the gauges at the evaluation time and the recorded figures at the same
+        time of each baseline week (``settings.baseline_weeks``), so within a checked span they
+        see what they would see with every sample.
+        """
+        weeks = range(self.settings.baseline_weeks + 1)
+        return tuple(
+            (max(start - week * WEEK, 0), end - week * WEEK)
+            for start, end in self.checked_spans()
+            for week in weeks
+            if end - week * WEEK >= 0
+        )
+
+    def gauges_sent(self, moment: int) -> bool:
+        """Whether its activity gauges have a sample at ``moment`` (promtool seconds)."""
+        return any(start <= moment <= end for start, end in self.gauge_windows())
 
 
 @dataclass(frozen=True)
@@ -222,6 +273,21 @@ def _replica_values(
     return out
 
 
+def windowed(
+    values: Sequence[float | str | None], sent: Sequence[bool]
+) -> list[float | str | None]:
+    """A gauge's samples where ``sent`` (``Scenario.gauges_sent`` per step), stale after each."""
+    out: list[float | str | None] = []
+    for value, inside in zip(values, sent, strict=True):
+        if inside:
+            out.append(value)
+        elif out and isinstance(out[-1], int | float):
+            out.append("stale")
+        else:
+            out.append(None)
+    return out
+
+
 def _row(
     metric: str,
     values: Sequence[float | str | None],
@@ -251,6 +317,7 @@ def input_series(
     synced = [t if stop is None or t < stop else stop for t in clock]
     errors = [0 if stop is None or t < stop else (t - stop) // MINUTES for t in clock]
     rows = []
+    sent = [scenario.gauges_sent(k * STEP) for k in range(steps)]
     for replica in scenario.replicas:
         target = {
             "job": scenario.job,
@@ -259,7 +326,8 @@ def input_series(
         }
         for (organization, category), values in sorted(gauges.items()):
             labels = {"organization": organization, "category": category, "window": "1h"}
-            series = placement.values(_replica_values(replica, steps, values, kind="gauge"))
+            gauge = windowed(_replica_values(replica, steps, values, kind="gauge"), sent)
+            series = placement.values(gauge)
             rows.append(_row("usage_active_users", series, target, labels))
         up = placement.values(_replica_values(replica, steps, clock, kind="up"))
         rows.append(_row("up", up, target))

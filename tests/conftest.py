@@ -21,6 +21,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pytest_aiohttp import AiohttpClient
+from xdist.remote import Producer
+from xdist.scheduler import LoadScheduling
 
 from exporter.config import Config, normalize_database_url
 from exporter.store import Store
@@ -31,6 +33,7 @@ from tests.coderdb import coder_database, fill
 from tests.coderdb.generate import CoderData, generate
 from tests.coderdb.schema import NEWEST
 from tests.pg_pool import PostgresPool
+from tests.scheduling import LongFirstScheduling
 from tests.support import T0, FakeClock, make_token, pgserver_data_dir
 
 BACKENDS = ("sqlite", "postgresql")
@@ -193,3 +196,11 @@ def coder(postgres_admin_url: str) -> Iterator[tuple[str, CoderData]]:
         data = generate(NEWEST, T0)
         fill(url, data)
         yield url, data
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadScheduling | None:
+    """``--dist load`` with the long tests dealt out first, one per worker (tests/scheduling.py)."""
+    if config.getvalue("dist") != "load":
+        return None
+    return LongFirstScheduling(config, log)

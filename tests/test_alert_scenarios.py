@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bundle.settings import Settings
 from tests import alert_runs, alert_scenarios
 from tests.alert_runs import Run
 from tests.alert_scenarios import scenarios
@@ -79,9 +80,39 @@ def test_a_failing_check_fails_the_scenarios_it_names() -> None:
     unlabelled = report(1, 'FAILED:\n  expr: ALERTS{alertstate="firing", scenario=""}\n')
     assert alert_runs.failed(first, unlabelled)
     assert alert_runs.failed(second, unlabelled)
+    escaped = report(1, 'FAILED:\n  expr: "min(ALERTS{scenario=\\"second\\"})", time: 1m,\n')
+    assert alert_runs.failed(second, escaped)
+    assert not alert_runs.failed(first, escaped)
     assert alert_runs.failed(first, report(1, "could not parse"))
     assert alert_runs.failed(own, report(1, "FAILED"))
     assert not alert_runs.failed(first, report(0, 'scenario="first"'))
+
+
+def test_gauges_left_out_are_a_normal_weeks() -> None:
+    """Where a scenario sends no activity gauges, its activity is A normal week's, all sent.
+
+    So ``A normal week``'s check that nothing fires covers the times no other scenario checks
+    (``Scenario.gauge_windows``).
+    """
+    users = organizations()
+    normal = next(s for s in scenarios() if s.name == "A normal week")
+    assert normal.settings == Settings()
+    assert all(normal.gauges_sent(k * alert_scenarios.STEP) for k in range(normal.steps))
+    expected = alert_scenarios.gauges_of(normal, users)
+    for scenario in scenarios():
+        assert scenario.end <= normal.end, scenario.name
+        gauges = alert_scenarios.gauges_of(scenario, users)
+        left_out = [
+            k for k in range(scenario.steps) if not scenario.gauges_sent(k * alert_scenarios.STEP)
+        ]
+        assert sorted(gauges) == sorted(expected)
+        for key, values in gauges.items():
+            assert [values[k] for k in left_out] == [expected[key][k] for k in left_out], (
+                scenario.name,
+                key,
+            )
+    outage = next(s for s in scenarios() if s.name == "A total outage")
+    assert not outage.gauges_sent(alert_scenarios.day_at(5, 12))
 
 
 def test_every_scenario_has_expectations() -> None:
