@@ -35,7 +35,6 @@ from exporter.events import MAX_FUTURE_SECONDS
 from exporter.model import Category
 from exporter.sources.coder.shape import CoderShape
 
-CHUNK_ROWS = 5000
 ID_SLACK = 10_000
 """How far below the smallest id that may still change a pass starts reading."""
 
