@@ -142,9 +142,12 @@ class Collected:
     found: dict[str, Sequence[Any]]
 
     def _sorted_buckets(self) -> Iterator[list[tuple[str, int]]]:
-        """Each bucket's pairs, most minutes first, ties by user id; each list freed once used."""
+        """Each bucket's pairs, most minutes first, ties by user id; each list freed once used.
+
+        The pairs arrive in user id order (``report_query.bucket_minutes``), so a stable sort by
+        minutes leaves ties in it.
+        """
         for bucket, entries in enumerate(self.per_bucket):
-            entries.sort(key=itemgetter(0))  # two stable sorts: by user id, then by minutes
             entries.sort(key=itemgetter(1), reverse=True)
             self.per_bucket[bucket] = []
             yield entries

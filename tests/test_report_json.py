@@ -24,7 +24,7 @@ def _collected(edges: list[dt.datetime], rows: dict[str, tuple[Any, ...]]) -> Co
     edges_us = [int(edge.timestamp()) * 1_000_000 for edge in edges]
     request = ReportRequest(edges=tuple(edges), category=Category.ANY, org=None)
     collected = Collected(request, edges_us, [[] for _ in edges[1:]], {}, {})
-    for user_id, (profile, minutes) in rows.items():
+    for user_id, (profile, minutes) in sorted(rows.items()):  # as bucket_minutes gives them
         collected.found[user_id] = (user_id, *profile)
         for bucket in range(len(edges) - 1):
             if minutes[bucket % len(minutes)]:

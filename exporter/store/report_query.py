@@ -92,9 +92,9 @@ async def bucket_minutes(
 
     Yields ``(first, rows)``: each row is (user id, the ``PROFILE_COLUMNS``, minutes in bucket
     ``first``, in ``first + 1``, …) for a run of at most 32 buckets. Rows come in batches (on
-    PostgreSQL from a server-side cursor), so they never all sit in memory at once, in no
-    particular order, zeros included. The profile rides along with the minutes rather than
-    costing a query of its own.
+    PostgreSQL from a server-side cursor), so they never all sit in memory at once, sorted by
+    user id as Python sorts strings, zeros included. The profile rides along with the minutes
+    rather than costing a query of its own.
     """
     if connection.dialect.name == "postgresql":
         # One hash of the users over a few hundred thousand rows: in memory, not on disk.
@@ -134,6 +134,10 @@ class _Slice:
     def hourly(self) -> tuple[sa.ColumnElement[bool], ...]:
         """The conditions on hourly rows of the slice with activity."""
         return activity.c.organization_id == self.organization_key, self.mask() != 0
+
+    def code_point_order(self, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+        """``column`` ordered as Python orders strings (UTF-8 bytes: SQLite's own order)."""
+        return column.collate("C") if self.dialect == "postgresql" else column
 
     def one_of(self, column: sa.ColumnElement[int], values: Iterable[int]) -> Any:
         """``column`` equal to one of ``values``, however many: one parameter on PostgreSQL.
@@ -183,17 +187,21 @@ def _per_user(slice_: _Slice, edges: Sequence[int], open_from: int) -> sa.Select
         .subquery("per_user")
     )
     roles = _site_roles()
-    return sa.select(
-        per_user.c.user_id,
-        users.c.username,
-        users.c.name,
-        users.c.avatar_hash,
-        roles.c.roles,
-        *(per_user.c[f"b{bucket}"] for bucket in range(buckets)),
-    ).select_from(
-        per_user.outerjoin(users, users.c.id == per_user.c.user_id).outerjoin(
-            roles, roles.c.user_id == per_user.c.user_id
+    return (
+        sa.select(
+            per_user.c.user_id,
+            users.c.username,
+            users.c.name,
+            users.c.avatar_hash,
+            roles.c.roles,
+            *(per_user.c[f"b{bucket}"] for bucket in range(buckets)),
         )
+        .select_from(
+            per_user.outerjoin(users, users.c.id == per_user.c.user_id).outerjoin(
+                roles, roles.c.user_id == per_user.c.user_id
+            )
+        )
+        .order_by(slice_.code_point_order(per_user.c.user_id))
     )
 
 
