@@ -3,7 +3,8 @@
 tests/demo_gauges.py computes, from the demo's planned activity, exactly what the service
 exports while ``usage-metrics demo`` runs (200 users, seed 42, 90 days of history): every
 ``usage_active_users`` series, sampled every 5 minutes over the 16 days before a fixed
-Wednesday 15:00 UTC. ``promtool test rules`` then evaluates the real rule files over them:
+Wednesday 15:00 UTC. ``promtool test rules`` then evaluates the real rule files over their 1h
+windows, the only ones an alert reads (checked here), which keeps a run to a quarter's series:
 one week of baseline, then nine days (a weekend and the Monday after it included) in which
 every alert compares with the same time last week. Two incidents built from the same activity
 (SSH broken in one organization, events no longer arriving) show that the series and the
@@ -207,11 +208,29 @@ def test_demo_activity_fires_no_alert(tmp_path: Path, series: Series) -> None:
         tmp_path,
         "the demo's activity fires no alert",
         {
-            "input_series": _input_series(series, STEPS),
+            # The 1h windows, as in the incidents: every alert reads those alone.
+            "input_series": _input_series(_one_hour(series), STEPS),
             "alert_rule_test": cases,
             "promql_expr_test": everything,
         },
     )
+
+
+def test_the_alerts_read_only_the_one_hour_windows() -> None:
+    """Why the promtool runs here send the 1h windows alone: no alert reads another window."""
+    rules = [rule for group in _rule_groups() for rule in group["rules"]]
+    read: list[tuple[str, str, str]] = []
+    for rule in rules:
+        if "alert" in rule or "share" in rule.get("record", ""):
+            name = rule.get("alert") or rule["record"]
+            read += [(name, *found) for found in _USERS_SELECTOR.findall(rule["expr"])]
+    assert read
+    # The shares are recorded from the 1h windows, so an alert reading a share reads those.
+    beyond = [entry for entry in read if "_share" not in entry[1] and 'window="1h"' not in entry[2]]
+    assert beyond == []
+
+
+_USERS_SELECTOR = re.compile(r"([a-z_:]*usage_active_users[a-z_:]*)(\{[^}]*\})?")
 
 
 def _one_hour(series: Series) -> Series:
