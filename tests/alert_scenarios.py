@@ -18,7 +18,9 @@ what they would see with every sample. Elsewhere the gauges are absent and the u
 fire; the activity there is the normal simulation's, checked to stay quiet once for all scenarios
 by ``A normal week``, which keeps every sample of its four weeks
 (``tests/test_alert_scenarios.py`` checks that the left-out samples are that scenario's). The
-health series (``up``, ``usage_up``, the refresh and sync timestamps) are always sent.
+health series (``up``, ``usage_up``, the refresh and sync timestamps) are always sent. A run
+evaluates the alerts and the recording rules they read (``tests.promql.alerting_groups``); the
+dashboards' recording rules have their own promtool tests (``tests/test_prometheus_bundle.py``).
 
 ``python -m tests.alert_scenarios DIR`` writes the files (rules included) for a manual run of
 ``promtool test rules DIR/*.test.yml``.
@@ -38,6 +40,7 @@ import yaml
 
 from bundle import alerts, recording, rules
 from bundle.settings import Settings
+from tests.promql import alerting_groups
 from tests.simulated_users import DAY, HOUR, WEEK, Fault, User, hourly_active_users, organizations
 
 STEP = 300
@@ -511,8 +514,11 @@ def run_document(
                 "exp_samples": [],
             }
         )
-    groups = [group.name for group in recording.groups(settings)]
-    groups += [group.name for group in alerts.groups(settings)]
+    groups = [
+        group["name"]
+        for path in rule_files
+        for group in yaml.safe_load(Path(path).read_text(encoding="utf-8"))["groups"]
+    ]
     return {
         "rule_files": list(rule_files),
         "evaluation_interval": f"{STEP // MINUTES}m",
@@ -535,15 +541,25 @@ def test_document(scenario: Scenario, rule_files: Sequence[str]) -> dict[str, An
 
 
 def write_rules(settings: Settings, directory: Path) -> list[str]:
-    """Generate the rule files for ``settings`` into ``directory``; their paths."""
-    files = {
+    """Generate the rule files for ``settings`` into ``directory``, cut to what the alerts read.
+
+    The paths, recording rules first.
+    """
+    generated = {
         "usage-metrics.rules.yml": rules.render(recording.groups(settings), recording.HEADER),
         "usage-metrics.alerts.yml": rules.render(alerts.groups(settings), alerts.HEADER),
     }
+    groups = [group for text in generated.values() for group in yaml.safe_load(text)["groups"]]
+    kept = {group["name"]: group for group in alerting_groups(groups)}
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (directory / name).write_text(text, encoding="utf-8")
-    return [str(directory / name) for name in files]
+    paths = []
+    for name, text in generated.items():
+        cut = [
+            kept[group["name"]] for group in yaml.safe_load(text)["groups"] if group["name"] in kept
+        ]
+        (directory / name).write_text(yaml.safe_dump({"groups": cut}, sort_keys=False), "utf-8")
+        paths.append(str(directory / name))
+    return paths
 
 
 def write_scenario(scenario: Scenario, directory: Path) -> Path:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +32,21 @@ def require_tool(
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true requires it)")
     pytest.skip(reason)
+
+
+# Alert runs allocate for every rule at every evaluation step; a collection at 4x the live heap
+# instead of 2x saves about a sixth of their CPU for about 250 MB more per run.
+PROMTOOL_GOGC = "400"
+PROMTOOL_TIMEOUT_SECONDS = 840
+
+
+def promtool_test_rules(path: Path) -> subprocess.CompletedProcess[str]:
+    """``promtool test rules path``: its output, whether it passed or not."""
+    return subprocess.run(
+        [require_tool("promtool", "prometheus"), "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=PROMTOOL_TIMEOUT_SECONDS,
+        check=False,
+        env={**os.environ, "GOGC": PROMTOOL_GOGC},
+    )

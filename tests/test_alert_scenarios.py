@@ -16,12 +16,11 @@ from bundle.settings import Settings
 from tests import alert_runs, alert_scenarios
 from tests.alert_runs import Run
 from tests.alert_scenarios import scenarios
-from tests.external import require_tool
+from tests.external import promtool_test_rules
 from tests.simulated_users import hourly_active_users, organizations
 
 # Below the per-test limit (pyproject.toml), so that a stuck promtool fails with its own message;
 # a shared run takes minutes on a loaded machine.
-PROMTOOL_TIMEOUT_SECONDS = 840
 RUNS = alert_runs.runs(scenarios())
 
 
@@ -39,13 +38,7 @@ def test_scenarios_fire_exactly_the_expected_alerts(run: Run, tmp_path: Path) ->
     its failure names the scenarios whose checks failed.
     """
     path = alert_runs.write_run(run, tmp_path)
-    result = subprocess.run(
-        [require_tool("promtool", "prometheus"), "test", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=PROMTOOL_TIMEOUT_SECONDS,
-        check=False,
-    )
+    result = promtool_test_rules(path)
     failing = [
         scenario.name + (f' (label scenario="{placement.tag}")' if placement.tag else "")
         for scenario, placement in run.placed

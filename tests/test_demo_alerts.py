@@ -3,8 +3,9 @@
 tests/demo_gauges.py computes, from the demo's planned activity, exactly what the service
 exports while ``usage-metrics demo`` runs (200 users, seed 42, 90 days of history): every
 ``usage_active_users`` series, sampled every 5 minutes over the 16 days before a fixed
-Wednesday 15:00 UTC. ``promtool test rules`` then evaluates the real rule files over their 1h
-windows, the only ones an alert reads (checked here), which keeps a run to a quarter's series:
+Wednesday 15:00 UTC. ``promtool test rules`` then evaluates the real rule files' alerts, and
+the recording rules they read, over their 1h windows, the only ones an alert reads (checked
+here), which keeps a run to a quarter's series:
 one week of baseline, then nine days (a weekend and the Monday after it included) in which
 every alert compares with the same time last week. Two incidents built from the same activity
 (SSH broken in one organization, events no longer arriving) show that the series and the
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,8 @@ from tests.demo_gauges import (
     demo_at,
     organization_names,
 )
-from tests.external import require_tool
+from tests.external import promtool_test_rules
+from tests.promql import alerting_groups
 from tests.support import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,6 @@ HOUR = 3600
 CHECKED_FROM = WEEK + HOUR  # from here on every alert has a whole hour of last week's data
 ALERT_TEST_EVERY = 1800  # alert_rule_test cases every 30 minutes; ALERTS covers the rest
 TARGET = {"job": "usage-metrics", "instance": "127.0.0.1:9717"}
-PROMTOOL_TIMEOUT_SECONDS = 600
 
 Series = dict[SeriesKey, list[int]]
 
@@ -142,24 +142,20 @@ def _first_fired() -> str:
 
 def _run_promtool(tmp_path: Path, name: str, test_group: dict[str, Any]) -> str:
     """Write one promtool test file over the real rule files, run it; its whole output."""
-    groups = _rule_groups()
     # Recording rules first, then the alerts that read them, at every evaluation time.
+    groups = alerting_groups(_rule_groups())
     order = sorted(groups, key=lambda group: any("alert" in rule for rule in group["rules"]))
+    rule_file = tmp_path / "alerting.rules.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": order}, sort_keys=False), encoding="utf-8")
     document = {
-        "rule_files": [str(path) for path in RULE_FILES],
+        "rule_files": [str(rule_file)],
         "evaluation_interval": f"{STEP}s",
         "group_eval_order": [group["name"] for group in order],
         "tests": [{"name": name, "interval": f"{STEP}s", **test_group}],
     }
     path = tmp_path / "demo-alerts.test.yml"
     path.write_text(yaml.safe_dump(document, sort_keys=False, width=1 << 20))
-    result = subprocess.run(
-        [require_tool("promtool"), "test", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=PROMTOOL_TIMEOUT_SECONDS,
-        check=False,
-    )
+    result = promtool_test_rules(path)
     output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     assert result.returncode == 0, f"promtool test rules {path} failed\n{output}{_explain(output)}"
     return output

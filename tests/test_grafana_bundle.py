@@ -18,6 +18,7 @@ from bundle.grafana import dashboards
 from bundle.grafana.constants import ACTIONS as GENERATOR_ACTIONS
 from exporter.model import Category
 from tests.metrics_helpers import exported_sample_names
+from tests.promql import selector_names
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "grafana"
@@ -122,19 +123,6 @@ def promql_expressions(dashboard: dict[str, Any]) -> list[str]:
             assert match, f"variable {variable['name']}: expected query_result(...)"
             exprs.append(match[1])
     return exprs
-
-
-def selector_names(expr: promql_parser.Expr) -> set[str]:
-    """Metric names selected anywhere in ``expr``."""
-    names: set[str] = set()
-
-    def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            assert node.name, f"selector without a metric name: {node}"
-            names.add(node.name)
-
-    promql_parser.walk(expr, visit)
-    return names
 
 
 all_dashboards = pytest.mark.parametrize("name", sorted(EXPECTED_UIDS))

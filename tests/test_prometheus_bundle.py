@@ -25,6 +25,7 @@ from bundle.grafana import dashboards
 from tests import alert_scenarios
 from tests.external import require_tool
 from tests.metrics_helpers import exported_sample_names
+from tests.promql import read_by_alerts, selector_names
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "prometheus"
@@ -124,27 +125,6 @@ def runbook_anchors() -> set[str]:
     """Anchors of every heading in the runbook."""
     lines = RUNBOOK.read_text(encoding="utf-8").splitlines()
     return {github_anchor(line.lstrip("#")) for line in lines if re.match(r"^#{1,6}\s", line)}
-
-
-def selector_names(expr: str) -> set[str]:
-    """Metric names of every vector selector in the PromQL ``expr``."""
-    names: set[str] = set()
-
-    def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            name = node.name or next(
-                (
-                    m.value
-                    for m in node.matchers.matchers
-                    if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal
-                ),
-                None,
-            )
-            assert name is not None, f"selector without a metric name in: {expr}"
-            names.add(name)
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
 
 
 @functools.cache
@@ -493,20 +473,12 @@ def test_cluster_label_reaches_rules_and_dashboards(tmp_path: Path) -> None:
 def test_every_recording_rule_is_read_by_an_alert_or_a_dashboard() -> None:
     """Each recorded name is read by an alert, by a rule an alert reads, or by a panel."""
     panels = "".join(dashboards(Settings()).values())
-    alert_names = set().union(*(selector_names(rule["expr"]) for rule in alert_rules()))
-    used = set(alert_names)
-    # A recording rule read only by another recording rule counts when that one is used.
-    rules_by_name = {rule["record"]: rule for rule in recording_rules()}
-    changed = True
-    while changed:
-        changed = False
-        for name, rule in rules_by_name.items():
-            if name in used:
-                new = selector_names(rule["expr"]) - used
-                if new:
-                    used |= new
-                    changed = True
-    unused = {name for name in rules_by_name if name not in used and name not in panels}
+    used = read_by_alerts(all_rules())
+    unused = {
+        rule["record"]
+        for rule in recording_rules()
+        if rule["record"] not in used and rule["record"] not in panels
+    }
     assert not unused, f"recording rules nobody reads: {sorted(unused)}"
 
 
