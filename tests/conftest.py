@@ -73,13 +73,8 @@ def _sqlalchemy_url(conninfo: str) -> str:
     return f"postgresql+psycopg://{auth}@{host}:{params.get('port', 5432)}/{params['dbname']}"
 
 
-@pytest.fixture(scope="session")
-def postgres_template(postgres_admin_url: str) -> Iterator[str]:
-    """Name of a migrated template database that each test copies."""
-    name = f"um_template_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _sqlalchemy_url(_with_database(postgres_admin_url, name))
+def _migrate(url: str) -> None:
+    """Bring the store at ``url`` to the newest schema."""
 
     async def migrate() -> None:
         store = Store.open(Config(database_url=url))
@@ -87,6 +82,16 @@ def postgres_template(postgres_admin_url: str) -> Iterator[str]:
         await store.close()
 
     asyncio.run(migrate())
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
+    """Name of a migrated template database that each test copies."""
+    name = f"um_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _sqlalchemy_url(_with_database(postgres_admin_url, name))
+    _migrate(url)
     yield name
     with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -129,11 +134,21 @@ def postgres_databases(postgres_pool: PostgresPool) -> Iterator[PostgresDatabase
     databases.give_back()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty SQLite store that each test copies (this worker's)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "store.db"
+    _migrate(normalize_database_url(f"sqlite:///{path}"))
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store on each backend."""
+    """A fresh, empty, migrated store on each backend."""
     if request.param == "sqlite":
-        return normalize_database_url(f"sqlite:///{tmp_path / 'store.db'}")
+        path = tmp_path / "store.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return normalize_database_url(f"sqlite:///{path}")
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
     return databases.create()
 

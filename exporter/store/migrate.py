@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,8 +23,9 @@ def _alembic_config(connection: sa.Connection | None = None) -> AlembicConfig:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest revision this code knows."""
+    """The newest revision this code knows (read from the scripts once per process)."""
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -40,7 +42,9 @@ async def upgrade(engine: AsyncEngine) -> None:
             # A migration that copies a table may run for minutes on a large store; the
             # service's statement timeout is for its requests.
             connection.execute(sa.text("SET LOCAL statement_timeout = 0"))
-        command.upgrade(_alembic_config(connection), "head")
+        # At the head already (every start but the first): no need to load the scripts.
+        if MigrationContext.configure(connection).get_current_revision() != head_revision():
+            command.upgrade(_alembic_config(connection), "head")
 
     async with engine.begin() as connection:
         await connection.run_sync(run)
