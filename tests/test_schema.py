@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from exporter.config import Config, normalize_database_url
 from exporter.store import Store, migrate
 from exporter.store.schema import metadata
 
@@ -50,3 +53,20 @@ async def test_reader_views_exist(store: Store) -> None:
         assert [tuple(row) for row in rows] == [("default", "default")]
         hourly = await connection.execute(sa.text("SELECT count(*) FROM usage_activity_hourly"))
         assert hourly.scalar_one() == 0
+
+
+async def test_a_store_at_an_older_revision_is_brought_to_the_head(tmp_path: Path) -> None:
+    """``upgrade`` skips the scripts only at the head: a store left at 0008 gets 0009."""
+    store = Store.open(Config(database_url=normalize_database_url(f"sqlite:///{tmp_path}/s.db")))
+    try:
+        async with store.engine.begin() as connection:
+            await connection.run_sync(
+                lambda sync: command.upgrade(migrate._alembic_config(sync), "0008")
+            )
+        assert await migrate.current_revision(store.engine) == "0008"
+        await store.migrate()
+        assert await migrate.current_revision(store.engine) == migrate.head_revision()
+        async with store.engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+    finally:
+        await store.close()
