@@ -13,6 +13,7 @@ stats every 30 s for the connected agents. Then, against a fresh store on the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from exporter.config import Config, normalize_database_url
 from exporter.sources import SyncScheduler
@@ -40,6 +42,7 @@ from tests.coderdb.generate import (
     Generator,
     Row,
     Scale,
+    create_schema,
     write,
     write_agent_stats,
     write_api_keys,
@@ -50,6 +53,7 @@ from tests.coderdb.schema import NEWEST
 
 CODER_SCALES = {
     "small": Scale(users=300, organizations=5, days=14, agent_hours=24.0, agents=60, seed=11),
+    "medium": Scale(users=2000, organizations=20, days=90, agent_hours=24.0, agents=400, seed=11),
     "full": Scale(users=10_000, organizations=100, days=90, agent_hours=24.0, agents=2000, seed=11),
 }
 FLUSH_ROWS = 50_000
@@ -241,11 +245,65 @@ class CoderResult:
         return statistics.median(self.steady_seconds)
 
 
-def run(admin_url: str, store_url: str, scale: Scale) -> CoderResult:
-    """The whole workload against a new Coder database on the benchmark's server."""
-    with coder_database(admin_url, NEWEST) as coder_url:
-        filled = fill(coder_url, scale)
-        print(f"coder: wrote {filled.rows} in {filled.seconds:.0f} s", file=sys.stderr)
+_FILLED = "usage_metrics_bench_filled"
+"""A kept Coder database's record of its fill: scale, row counts, seconds, time (JSON)."""
+
+
+@contextlib.contextmanager
+def kept_coder_database(admin_url: str, name: str, scale: Scale) -> Iterator[Filled]:
+    """The Coder database ``name`` at ``scale``, filled now unless a run filled it before.
+
+    It is never dropped. One whose fill did not finish, or of another scale, is filled anew.
+    Steady passes add rows to it, so each run reads a few more rows than the last.
+    """
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    url = psycopg.conninfo.make_conninfo(admin_url, dbname=name)
+    if exists:
+        with psycopg.connect(url) as connection:
+            record = connection.execute(f"SELECT to_regclass('{_FILLED}') IS NOT NULL").fetchone()
+            if record and record[0]:
+                found = connection.execute(f"SELECT filled FROM {_FILLED}").fetchone()
+                if found and found[0]["scale"] == dataclasses.asdict(scale):
+                    kept = found[0]
+                    print(f"coder: reusing the kept database {name}", file=sys.stderr)
+                    yield Filled(url, kept["rows"], 0.0, dt.datetime.fromisoformat(kept["now"]))
+                    return
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(url) as connection:
+        create_schema(connection, NEWEST)
+    filled = fill(url, scale)
+    written = {
+        "scale": dataclasses.asdict(scale),
+        "rows": filled.rows,
+        "now": filled.now.isoformat(),
+    }
+    with psycopg.connect(url) as connection:
+        connection.execute(f"CREATE TABLE {_FILLED} (filled jsonb)")
+        connection.execute(
+            f"INSERT INTO {_FILLED} VALUES (%s)",
+            (Jsonb(written),),
+        )
+    yield filled
+
+
+def run(admin_url: str, store_url: str, scale: Scale, *, keep: str | None = None) -> CoderResult:
+    """The whole workload against a Coder database on the benchmark's server.
+
+    A new one, dropped afterwards, or with ``keep`` the database of that name, kept.
+    """
+    with contextlib.ExitStack() as stack:
+        if keep is None:
+            coder_url = stack.enter_context(coder_database(admin_url, NEWEST))
+            filled = fill(coder_url, scale)
+        else:
+            filled = stack.enter_context(kept_coder_database(admin_url, keep, scale))
+            coder_url = filled.url
+        if filled.seconds:
+            print(f"coder: wrote {filled.rows} in {filled.seconds:.0f} s", file=sys.stderr)
         plain_store = store_url.replace("postgresql+psycopg://", "postgresql://")
         seconds, rss, rows, line = first_pass(plain_store, sqlalchemy_url(coder_url))
         print(f"coder: first pass {seconds:.1f} s, {line}", file=sys.stderr)

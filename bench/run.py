@@ -116,12 +116,17 @@ def scratch_database(admin: str, label: str) -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def measure_coder(scale: Scale, rows: list[Row], setup: dict[str, float]) -> None:
-    """The Coder source's first and steady passes, on PostgreSQL."""
-    coder_scale = coder.CODER_SCALES[scale.name]
-    with postgres_server() as admin, scratch_database(admin, scale.name) as url:
+def measure_coder(
+    scale_name: str, rows: list[Row], setup: dict[str, float], *, keep: str | None
+) -> None:
+    """The Coder source's first and steady passes, on PostgreSQL.
+
+    ``keep`` names a Coder database kept between runs (``coder.kept_coder_database``).
+    """
+    coder_scale = coder.CODER_SCALES[scale_name]
+    with postgres_server() as admin, scratch_database(admin, scale_name) as url:
         asyncio.run(_migrated(url))
-        result = coder.run(admin, url, coder_scale)
+        result = coder.run(admin, url, coder_scale, keep=keep)
     setup["coder fill seconds"] = result.filled.seconds
     setup["coder first pass seconds"] = result.first_seconds
     for figure, measured, unit, target, higher in coder.iterate_rows(result):
@@ -355,13 +360,18 @@ def main() -> int:
         "--scale",
         choices=sorted(set(SCALES) | set(http_reads.HTTP_SCALES)),
         default="small",
-        help="medium: the http workload only",
+        help="medium: the http and coder workloads only",
     )
     parser.add_argument(
         "--stores", default="postgresql,sqlite", help="comma-separated: postgresql, sqlite"
     )
     parser.add_argument(
         "--workloads", default="service,coder", help="comma-separated: service, coder, http"
+    )
+    parser.add_argument(
+        "--keep-coder",
+        metavar="NAME",
+        help="keep the generated Coder database under this name and reuse it in later runs",
     )
     parser.add_argument(
         "--output", type=Path, help="JSON file (default bench/results/<time>-<scale>.json)"
@@ -372,12 +382,12 @@ def main() -> int:
     workloads = set(args.workloads.split(","))
     if workloads - {"service", "coder", "http"}:
         parser.error(f"unknown workload {sorted(workloads - {'service', 'coder', 'http'})[0]!r}")
-    if args.scale not in SCALES and workloads - {"http"}:
-        parser.error(f"--scale {args.scale} is for the http workload only")
+    if args.scale not in SCALES and workloads - {"http", "coder"}:
+        parser.error(f"--scale {args.scale} is for the http and coder workloads only")
     scale = SCALES.get(args.scale, SCALES["small"])
     figures = measure_http(args.scale, setup) if "http" in workloads else []
     if "coder" in workloads:
-        measure_coder(scale, rows, setup)
+        measure_coder(args.scale, rows, setup, keep=args.keep_coder)
     for store_name in args.stores.split(",") if "service" in workloads else []:
         if store_name == "postgresql":
             with postgres_database(scale) as url:
