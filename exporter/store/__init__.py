@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy.exc
@@ -31,7 +31,7 @@ from exporter.config import Config
 from exporter.errors import StoreUnavailable
 from exporter.events import Event, Limits
 from exporter.memory import give_back
-from exporter.store import gauges, listing, migrate, placeholders, write_faults
+from exporter.store import copied, gauges, listing, migrate, placeholders, write_faults
 from exporter.store.directory import DirectoryWrites
 from exporter.store.engine import create_engine, is_sqlite
 from exporter.store.gauges import GaugeReadings
@@ -319,8 +319,45 @@ class Store:
         """
         return await self.within_deadline(self._store(minutes, accepted=len(minutes)))
 
+    async def ingest_copied(self, rows: Sequence[str]) -> IngestResult:
+        """Store cells given as COPY text rows (``copied``), as ``ingest_minutes`` stores them.
+
+        PostgreSQL only. The rows go by COPY into a temporary table; the unions and the
+        writes are made from it in SQL, in one transaction, within the deadline. For a large
+        first read (the Coder source's first pass): no Python objects per hourly row.
+        ``accepted`` counts the rows.
+        """
+        if self.engine.dialect.name != "postgresql":
+            raise ValueError("ingest_copied needs a PostgreSQL store")
+
+        async def store(connection: AsyncConnection) -> IngestResult:
+            return await copied.store_copied(
+                connection,
+                rows,
+                now=self.clock(),
+                max_organizations=self.config.max_organizations,
+            )
+
+        return await self.within_deadline(self._retried(store))
+
     async def _store(self, minutes: Minutes, *, accepted: int) -> IngestResult:
-        """Store ``minutes`` in one transaction, tried again when it lost a race.
+        """Store ``minutes`` in one transaction (``_retried``)."""
+
+        async def store(connection: AsyncConnection) -> IngestResult:
+            return await store_minutes(
+                connection,
+                minutes,
+                accepted=accepted,
+                now=self.clock(),
+                max_organizations=self.config.max_organizations,
+            )
+
+        return await self._retried(store)
+
+    async def _retried(
+        self, store: Callable[[AsyncConnection], Awaitable[IngestResult]]
+    ) -> IngestResult:
+        """``store`` in one transaction, tried again when it lost a race.
 
         A batch that lost a race (two writers creating the same placeholder, a deadlock or a
         serialization failure) was rolled back whole, so it is simply tried again.
@@ -328,13 +365,7 @@ class Store:
         for attempt in range(_INGEST_ATTEMPTS):
             try:
                 async with self.write() as connection:
-                    return await store_minutes(
-                        connection,
-                        minutes,
-                        accepted=accepted,
-                        now=self.clock(),
-                        max_organizations=self.config.max_organizations,
-                    )
+                    return await store(connection)
             except sqlalchemy.exc.DBAPIError as error:
                 if attempt == _INGEST_ATTEMPTS - 1:
                     if _is_transient(error):

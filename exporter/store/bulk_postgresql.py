@@ -59,18 +59,27 @@ _SET_ADDED = ", ".join(
     for name, added in zip(MASK_COLUMNS, ADDED_COLUMNS, strict=True)
 )
 
-_UPSERT_HOURS_SQL = f"""
+
+def upsert_hours_sql(source: str) -> str:
+    """The hourly upsert of ``source``'s rows, returning each written row's new minutes.
+
+    ``source`` is SQL for a table of (organization_id, hour, user_id, a column per
+    ``MASK_COLUMNS``): the arrays of a batch, or a temporary table (``copied``).
+    """
+    return f"""
     INSERT INTO activity AS a (
         organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {", ".join(ADDED_COLUMNS)}
     )
     SELECT organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {_COUNT_MASKS}
-    FROM {_HOURS}
+    FROM {source}
     ORDER BY organization_id COLLATE "C", hour, user_id COLLATE "C"
     ON CONFLICT (organization_id, hour, user_id) DO UPDATE SET {_SET_MASKS}, {_SET_ADDED}
     WHERE {" OR ".join(f"{bits} <> 0" for bits in _NEW_BITS.values())}
     RETURNING organization_id, hour, user_id, {", ".join(ADDED_COLUMNS)}
-"""  # noqa: S608  (only this module's constants are interpolated, here and below)
+    """  # noqa: S608  (only this module's constants and callers' SQL are interpolated, here and below)
 
+
+_UPSERT_HOURS_SQL = upsert_hours_sql(_HOURS)
 _UPSERT_HOURS = sa.text(_UPSERT_HOURS_SQL)
 
 _PER_CATEGORY = ", ".join(f"({category}, {added})" for category, added in enumerate(ADDED_COLUMNS))
@@ -96,12 +105,13 @@ _UPSERT_OPEN_HOURS = sa.text(f"WITH written AS ({_UPSERT_HOURS_SQL}) {_NEW_PER_G
 """The hourly upsert alone, for a batch wholly on open days; new minutes per group."""
 
 
-@functools.cache
-def _upsert_activity(only_column: int | None) -> sa.TextClause:
-    """The hourly upsert and, in the same statement, the new bits added to the closed days.
+def upsert_activity_sql(source: str, only_column: int | None) -> str:
+    """The hourly upsert of ``source`` and, in the same statement, the new bits of closed days.
 
-    Every activity row lock comes before every day-block row lock (the block rows come out of
-    a sort, which reads all of ``written`` first), each in key order.
+    The new minutes per organization come back, a column per category. Every activity row
+    lock comes before every day-block row lock (the block rows come out of a sort, which
+    reads all of ``written`` first), each in key order. ``:open_from`` is the first open
+    day's start (epoch seconds).
     """
     days = day_blocks.upsert_sql(
         _WRITTEN_PER_CATEGORY,
@@ -110,7 +120,13 @@ def _upsert_activity(only_column: int | None) -> sa.TextClause:
         where="added > 0 AND hour < :open_from",
         only_column=only_column,
     )
-    return sa.text(f"WITH written AS ({_UPSERT_HOURS_SQL}), days AS ({days}) {_NEW_PER_GROUP}")
+    return f"WITH written AS ({upsert_hours_sql(source)}), days AS ({days}) {_NEW_PER_GROUP}"
+
+
+@functools.cache
+def _upsert_activity(only_column: int | None) -> sa.TextClause:
+    """``upsert_activity_sql`` of a batch's arrays."""
+    return sa.text(upsert_activity_sql(_HOURS, only_column))
 
 
 @functools.cache
@@ -134,20 +150,26 @@ def _newest_minute(mask: str) -> str:
     )
 
 
-_UPSERT_LAST_SEEN = sa.text(
-    f"""
+def upsert_last_seen_sql(source: str) -> str:
+    """Newest minutes, from ``source``'s hourly rows (as ``upsert_hours_sql``'s), moved forward.
+
+    ``greatest`` skips NULLs, the categories a batch lacks. The rows are locked in key order,
+    as every batch locks them.
+    """
+    return f"""
     INSERT INTO last_seen AS s (organization_id, user_id, {", ".join(LAST_SEEN_COLUMNS)})
     SELECT organization_id, user_id, {", ".join(map(_newest_minute, MASK_COLUMNS))}
-    FROM {_HOURS}
+    FROM {source}
     GROUP BY organization_id, user_id
     ORDER BY organization_id COLLATE "C", user_id COLLATE "C"
     ON CONFLICT (organization_id, user_id) DO UPDATE SET
         {", ".join(f"{name} = greatest(s.{name}, excluded.{name})" for name in LAST_SEEN_COLUMNS)}
     WHERE {" OR ".join(f"excluded.{name} > coalesce(s.{name}, -1)" for name in LAST_SEEN_COLUMNS)}
     """  # noqa: S608
-)
-"""Newest minutes, from the hourly rows' arrays, move forward only (``greatest`` skips NULLs,
-the categories a batch lacks). The rows are locked in key order, as every batch locks them."""
+
+
+_UPSERT_LAST_SEEN = sa.text(upsert_last_seen_sql(_HOURS))
+"""Newest minutes from the hourly rows' arrays."""
 
 _UPSERT_NEWEST = sa.text(
     f"""

@@ -45,7 +45,16 @@ from exporter.store.schema import (
 from exporter.store.sql import greatest, popcount
 from exporter.store.upsert import insert
 
-__all__ = ["HourKey", "IngestResult", "Minutes", "RowKey", "rollup", "store_minutes"]
+__all__ = [
+    "HourKey",
+    "IngestResult",
+    "Minutes",
+    "RowKey",
+    "add_totals",
+    "ensure_placeholders",
+    "rollup",
+    "store_minutes",
+]
 _CHUNK = 2000
 
 
@@ -84,6 +93,30 @@ async def store_minutes(
     # answering /healthz and /metrics meanwhile.
     groups = await asyncio.to_thread(hourly_groups, minutes)
     pairs = {(organization_id, user_id) for organization_id, _, _, user_id in minutes}
+    await ensure_placeholders(connection, pairs, now=now, max_organizations=max_organizations)
+    if connection.dialect.name == "postgresql":  # "last seen" too
+        added = await bulk_postgresql.upsert_hours(
+            connection, groups, first_open_day=first_open_day
+        )
+    else:
+        added = await _upsert_activity(connection, groups, first_open_day=first_open_day)
+        await _update_last_seen(connection, groups)
+    new_minutes = await add_totals(connection, added)
+    return IngestResult(
+        accepted=accepted,
+        minutes=sum(mask.bit_count() for mask in minutes.values()),
+        new_minutes=new_minutes,
+    )
+
+
+async def ensure_placeholders(
+    connection: AsyncConnection,
+    pairs: set[tuple[str, str]],
+    *,
+    now: float,
+    max_organizations: int,
+) -> None:
+    """Placeholders and implicit memberships for a batch's (organization, user) pairs."""
     await placeholders.ensure_organizations(
         connection,
         {organization_id for organization_id, _ in pairs},
@@ -92,24 +125,6 @@ async def store_minutes(
     )
     await placeholders.ensure_users(connection, {user_id for _, user_id in pairs}, now=now)
     await placeholders.add_implicit_memberships(connection, pairs)
-    if connection.dialect.name == "postgresql":  # "last seen" too
-        added = await bulk_postgresql.upsert_hours(
-            connection, groups, first_open_day=first_open_day
-        )
-    else:
-        added = await _upsert_activity(connection, groups, first_open_day=first_open_day)
-        await _update_last_seen(connection, groups)
-    new_minutes = {
-        key: count
-        for key, count in added.items()
-        if key[1] != Category.ANY and key[0] != ALL_ORGANIZATIONS_KEY and count
-    }
-    await _add_totals(connection, new_minutes)
-    return IngestResult(
-        accepted=accepted,
-        minutes=sum(mask.bit_count() for mask in minutes.values()),
-        new_minutes=sum(new_minutes.values()),
-    )
 
 
 async def _upsert_activity(
@@ -161,9 +176,18 @@ def _activity_params(rows: list[Row]) -> list[dict[str, object]]:
     ]
 
 
-async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, int], int]) -> None:
+async def add_totals(connection: AsyncConnection, added: dict[tuple[str, int], int]) -> int:
+    """Add the new minutes per (organization, category) to the totals; their sum.
+
+    ``added`` is what the hourly upsert counted; the unions (``any``, ``*``) have no totals.
+    """
+    new_minutes = {
+        key: count
+        for key, count in added.items()
+        if key[1] != Category.ANY and key[0] != ALL_ORGANIZATIONS_KEY and count
+    }
     if not new_minutes:
-        return
+        return 0
     statement = insert(activity_totals, connection.dialect.name)
     statement = statement.on_conflict_do_update(
         index_elements=["organization_id", "category"],
@@ -176,6 +200,7 @@ async def _add_totals(connection: AsyncConnection, new_minutes: dict[tuple[str, 
             for (org, category), count in sorted(new_minutes.items())
         ],
     )
+    return sum(new_minutes.values())
 
 
 async def _update_last_seen(connection: AsyncConnection, groups: Groups) -> None:
