@@ -6,10 +6,15 @@ returns them a user at a time. So a pass sends each cell once however many table
 minutes (a login lands mostly in an hour of sessions, and ``api_keys`` and ``audit_logs``
 record the same logins), and a batch holds all of a user's organizations for an hour, which
 the store's ``*`` rows need. The source rows each table gave are counted per table.
+
+The cells come as ``Minutes`` (``cells``), or, for a first pass into a PostgreSQL store, as
+the COPY text rows of ``Store.ingest_copied`` (``copy_rows``), which need no Python object
+per cell beyond its line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncGenerator, Sequence
 
@@ -22,6 +27,7 @@ from exporter.store.driver import batches
 from exporter.store.ingest import Minutes
 
 CHUNK_ROWS = 5000  # rows fetched at once; cells are handed on at a user's end past this many
+COPY_CELLS = 50_000  # COPY rows handed on at once, at a user's end past this many
 
 _PARAMETER = re.compile(r"(?<![:\w]):([a-z_]+)\b")
 
@@ -77,6 +83,28 @@ def statement(readers: Sequence[TableReader]) -> sa.TextClause:
     return sa.text(sql).bindparams(**parameters)
 
 
+class _Covered:
+    """The source rows each reader gave since the last hand-on."""
+
+    def __init__(self, readers: Sequence[TableReader]) -> None:
+        self.readers = readers
+        self.rows = [0] * len(readers)
+
+    def add(self, row: Sequence[int]) -> None:
+        """Count a merged row's source rows (its columns from the fourth on)."""
+        rows = self.rows
+        for index in range(len(rows)):
+            rows[index] += row[3 + index]
+
+    def hand_on(self) -> int:
+        """Count the rows on the readers (``TableReader.count_read``); their sum."""
+        for reader, rows in zip(self.readers, self.rows, strict=True):
+            reader.count_read(rows)
+        total = sum(self.rows)
+        self.rows = [0] * len(self.readers)
+        return total
+
+
 async def cells(
     connection: AsyncConnection, readers: Sequence[TableReader]
 ) -> AsyncGenerator[tuple[Minutes, int], None]:
@@ -87,30 +115,69 @@ async def cells(
     categories = [int(category) for category in EVENT_CATEGORIES]
     count = len(readers)
     found: Minutes = {}
-    covered = [0] * count
+    covered = _Covered(readers)
     last_user = None
-
-    def hand_on() -> int:
-        for reader, rows in zip(readers, covered, strict=True):
-            reader.count_read(rows)
-        total = sum(covered)
-        covered[:] = [0] * count
-        return total
-
     async for chunk in batches(connection, statement(readers), size=CHUNK_ROWS):
         for row in chunk:
             user_id = row[0]
             if user_id != last_user:
                 if len(found) >= CHUNK_ROWS:
-                    yield found, hand_on()
+                    yield found, covered.hand_on()
                     found = {}
                 last_user = user_id
             organization_id = row[1]
             start = row[2] * HOUR
-            for index in range(count):
-                covered[index] += row[3 + index]
+            covered.add(row)
             for category, mask in zip(categories, row[3 + count :], strict=True):
                 if mask:
                     found[(organization_id, category, start, user_id)] = mask
-    if found or any(covered):
-        yield found, hand_on()
+    if found or any(covered.rows):
+        yield found, covered.hand_on()
+
+
+@dataclasses.dataclass(slots=True)
+class CopiedCells:
+    """Cells as ``Store.ingest_copied``'s COPY rows, and those of hours from ``recent_from``.
+
+    ``recent`` holds the cells a later pass reads again (``StoredCells``), as ``Minutes``.
+    """
+
+    rows: list[str]
+    recent: Minutes
+
+
+async def copy_rows(
+    connection: AsyncConnection, readers: Sequence[TableReader], *, recent_from: int
+) -> AsyncGenerator[tuple[CopiedCells, int], None]:
+    """``cells`` as COPY text rows, ``COPY_CELLS`` or a few more at a time.
+
+    Cells of hours from ``recent_from`` (epoch seconds) on come also as ``Minutes``.
+    """
+    categories = [int(category) for category in EVENT_CATEGORIES]
+    count = len(readers)
+    batch = CopiedCells([], {})
+    covered = _Covered(readers)
+    last_user = None
+    async for chunk in batches(connection, statement(readers), size=CHUNK_ROWS):
+        rows = batch.rows
+        for row in chunk:
+            user_id = row[0]
+            if user_id != last_user:
+                if len(rows) >= COPY_CELLS:
+                    yield batch, covered.hand_on()
+                    batch = CopiedCells([], {})
+                    rows = batch.rows
+                last_user = user_id
+            organization_id = row[1]
+            start = row[2] * HOUR
+            covered.add(row)
+            head = f"{user_id}\t{organization_id}\t"
+            tail = f"\t{start}\t"
+            recent = start >= recent_from
+            for category, mask in zip(categories, row[3 + count :], strict=True):
+                if mask:
+                    rows.append(f"{head}{category}{tail}{mask}\n")
+                    if recent:
+                        batch.recent[(organization_id, category, start, user_id)] = mask
+    if batch.rows or any(covered.rows):
+        yield batch, covered.hand_on()

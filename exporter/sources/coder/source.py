@@ -2,9 +2,12 @@
 
 A pass checks the schema's shape, makes the directory follow Coder's, then reads each
 activity table from its position and stores its minute masks ("cells") in the same store
-transaction as HTTP ingest (``Store.ingest_minutes``). The positions move only when every
-table was read and stored; a pass that fails anywhere leaves them, and the next pass reads the
-same rows again, which changes nothing already stored.
+transaction as HTTP ingest (``Store.ingest_minutes``). A first pass into a PostgreSQL store
+(no positions yet: every table read within the retention) hands the cells over as COPY rows
+instead (``Store.ingest_copied``, the same statements from a temporary table), a batch of
+users at a time. The positions move only when every table was read and stored; a pass that
+fails anywhere leaves them, and the next pass reads the same rows again, which changes
+nothing already stored.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from exporter.sources.coder.activity import (
     Window,
 )
 from exporter.sources.coder.cells import StoredCells
+from exporter.sources.coder.combined import CopiedCells
 from exporter.sources.coder.directory import (
     SOURCE,
     CoderDirectory,
@@ -50,7 +54,7 @@ STORE_WORKERS = 2  # store transactions at once: one prepares its rows while ano
 DIRECTORY_RECHECK_SECONDS = 600  # how often an unchanged Coder directory is compared again
 
 
-_Batch = Minutes | Exception | None  # cells to store, the end, or why reading failed
+_Batch = Minutes | CopiedCells | Exception | None  # cells to store, the end, or why reading failed
 
 
 def create_coder_engine(url: str) -> AsyncEngine:
@@ -128,7 +132,8 @@ class CoderSource:
         window = self._window(coder)
         self.stored.keep_from((int(window.recent.timestamp()) // HOUR - 1) * HOUR)
         readers = self._readers(window, positions, shape, coder)
-        summary.new_minutes = await self._read(readers, progress)
+        copying = summary.first and self.store.engine.dialect.name == "postgresql"
+        summary.new_minutes = await self._read(readers, progress, copying=copying)
         moved: dict[str, int] = {}
         for reader in readers:
             summary.rows[reader.table] = reader.rows
@@ -199,8 +204,10 @@ class CoderSource:
             AuditLogins(window, positions, shape).with_organizations(logins),
         ]
 
-    async def _read(self, readers: list[TableReader], progress: Progress) -> int:
+    async def _read(self, readers: list[TableReader], progress: Progress, *, copying: bool) -> int:
         """Read the tables and store the minutes not yet stored; the new active minutes.
+
+        With ``copying`` the cells go as COPY rows (``Store.ingest_copied``), all of them.
 
         Reading Coder and writing the store overlap: ``STORE_WORKERS`` transactions store
         batches while the next ones are read, and at most ``QUEUED_BATCHES`` wait in between,
@@ -215,14 +222,18 @@ class CoderSource:
             while (batch := await queue.get()) is not None:
                 if isinstance(batch, Exception):
                     raise batch
-                stored = await self._store(batch)  # then add: the other worker adds too
-                new_minutes += stored
-                self.stored.remember(batch)
+                if isinstance(batch, CopiedCells):
+                    stored = await self._store_copied(batch.rows)
+                    self.stored.remember(batch.recent)
+                else:
+                    stored = await self._store(batch)
+                    self.stored.remember(batch)
+                new_minutes += stored  # after the await: the other worker adds too
             await queue.put(None)  # the end, for the other workers too
 
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._produce(readers, progress, queue))
+                group.create_task(self._produce(readers, progress, queue, copying=copying))
                 for _ in range(STORE_WORKERS):
                     group.create_task(store_batches())
         except BaseExceptionGroup as failures:  # the first failure; the others were cancelled
@@ -231,12 +242,18 @@ class CoderSource:
         return new_minutes
 
     async def _produce(
-        self, readers: list[TableReader], progress: Progress, queue: asyncio.Queue[_Batch]
+        self,
+        readers: list[TableReader],
+        progress: Progress,
+        queue: asyncio.Queue[_Batch],
+        *,
+        copying: bool,
     ) -> None:
         """Put the tables' unstored cells on ``queue`` in batches, then ``None``, or the error.
 
         The tables are summarized and read in one snapshot, their cells merged
-        (``combined``); a batch ends with a user's last cell.
+        (``combined``); a batch ends with a user's last cell. With ``copying``, every cell
+        goes, as COPY rows.
         """
         pending: Minutes = {}
         try:
@@ -246,13 +263,18 @@ class CoderSource:
                     totals = [await reader.summarize(connection) for reader in readers]
                     known = [total for total in totals if total is not None]
                     progress.phase("activity", sum(known) if len(known) == len(totals) else None)
-                    async with contextlib.aclosing(combined.cells(connection, readers)) as chunks:
-                        async for cells, covered in chunks:
-                            self.stored.add_unstored(pending, cells)
-                            if len(pending) >= BATCH_CELLS:
-                                await queue.put(pending)
-                                pending = {}
-                            progress.advance(covered)
+                    if copying:
+                        await _put_copy_rows(connection, readers, progress, queue, self.stored)
+                    else:
+                        async with contextlib.aclosing(
+                            combined.cells(connection, readers)
+                        ) as chunks:
+                            async for cells, covered in chunks:
+                                self.stored.add_unstored(pending, cells)
+                                if len(pending) >= BATCH_CELLS:
+                                    await queue.put(pending)
+                                    pending = {}
+                                progress.advance(covered)
                     await connection.rollback()
             if pending:
                 await queue.put(pending)
@@ -266,6 +288,29 @@ class CoderSource:
             return (await self.store.ingest_minutes(cells)).new_minutes
         except sa.exc.SQLAlchemyError as error:
             raise SourceError(f"the activity store failed: {_first_line(error)}") from error
+
+    async def _store_copied(self, rows: list[str]) -> int:
+        """Store cells given as COPY rows (``Store.ingest_copied``); the new active minutes."""
+        try:
+            return (await self.store.ingest_copied(rows)).new_minutes
+        except sa.exc.SQLAlchemyError as error:
+            raise SourceError(f"the activity store failed: {_first_line(error)}") from error
+
+
+async def _put_copy_rows(
+    connection: AsyncConnection,
+    readers: list[TableReader],
+    progress: Progress,
+    queue: asyncio.Queue[_Batch],
+    stored: StoredCells,
+) -> None:
+    """Put every cell of the readers on ``queue`` as COPY rows, a batch of users at a time."""
+    chunks = combined.copy_rows(connection, readers, recent_from=stored.since_hour)
+    async with contextlib.aclosing(chunks):
+        async for copied, covered in chunks:
+            if copied.rows:
+                await queue.put(copied)
+            progress.advance(covered)
 
 
 async def _snapshot(connection: AsyncConnection) -> None:
