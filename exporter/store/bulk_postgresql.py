@@ -83,11 +83,19 @@ _UPSERT_HOURS_SQL = upsert_hours_sql(_HOURS)
 _UPSERT_HOURS = sa.text(_UPSERT_HOURS_SQL)
 
 _PER_CATEGORY = ", ".join(f"({category}, {added})" for category, added in enumerate(ADDED_COLUMNS))
-_WRITTEN_PER_CATEGORY = f"""(
-    SELECT organization_id, category, hour, user_id, added
-    FROM written CROSS JOIN LATERAL (VALUES {_PER_CATEGORY}) AS per_category (category, added)
+_WRITTEN_PER_DAY = f"""(
+    SELECT organization_id, category, day, user_id, added
+    FROM (
+        SELECT organization_id, hour / {DAY} AS day, user_id,
+               {", ".join(f"sum({added}) AS {added}" for added in ADDED_COLUMNS)}
+        FROM written WHERE hour < :open_from
+        GROUP BY organization_id, hour / {DAY}, user_id
+    ) AS per_day
+    CROSS JOIN LATERAL (VALUES {_PER_CATEGORY}) AS per_category (category, added)
 ) AS new_bits"""  # noqa: S608
-"""The rows ``written`` returned, one per category: (organization, category, hour, user, added)."""
+"""The new minutes of the closed days among the rows ``written`` returned, summed per
+(organization, day, user) for all categories in one go, then a row per category:
+(organization, category, day, user, added)."""
 
 _NEW_DAYS = f"""unnest(
     {_split("organizations")}, {_split("categories", "smallint")}, {_split("days", "bigint")},
@@ -114,11 +122,7 @@ def upsert_activity_sql(source: str, only_column: int | None) -> str:
     day's start (epoch seconds).
     """
     days = day_blocks.upsert_sql(
-        _WRITTEN_PER_CATEGORY,
-        day="hour / 86400",
-        minutes="added",
-        where="added > 0 AND hour < :open_from",
-        only_column=only_column,
+        _WRITTEN_PER_DAY, day="day", minutes="added", where="added > 0", only_column=only_column
     )
     return f"WITH written AS ({upsert_hours_sql(source)}), days AS ({days}) {_NEW_PER_GROUP}"
 
