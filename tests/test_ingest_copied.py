@@ -2,11 +2,13 @@
 
 Each test fills two stores, one through each call, with the same cells, and compares every
 table that ingest writes (hourly rows with their ``added_*`` counts, day blocks, "last seen",
-totals, the directory's placeholders) and the answers.
+totals, the directory's placeholders) and the answers. Batches of users the store has never
+seen take plain inserts, the others the upsert; both are covered, and a race between them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from exporter.config import Config
 from exporter.model import DAY, HOUR, Category
 from exporter.store import Store
-from exporter.store.ingest import Minutes
+from exporter.store.ingest import Minutes, ensure_placeholders, store_minutes
 from exporter.store.schema import activity, activity_days, activity_totals, last_seen
 from tests.conftest import PostgresDatabases
 from tests.support import T0, FakeClock, directory_state, open_days_from
@@ -125,6 +127,47 @@ async def test_a_replay_changes_nothing(stores: tuple[Store, Store]) -> None:
     again = await store.ingest_copied(copy_rows(FIRST))
     assert (again.accepted, again.minutes, again.new_minutes) == (4, 8, 0)
     assert await state(store) == before
+
+
+async def _wait_for_lock_wait(store: Store, statement_start: str) -> None:
+    """Return once a session of ``store`` waits for a lock in a statement so beginning."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND ltrim(query) LIKE :start"
+    )
+    for _ in range(500):
+        async with store.read() as connection:
+            if (await connection.execute(query, {"start": f"{statement_start}%"})).scalar_one():
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no session waited for a lock in {statement_start!r}")
+
+
+async def test_a_key_stored_meanwhile_is_upserted_on_the_next_attempt(
+    stores: tuple[Store, Store], clock: FakeClock
+) -> None:
+    """A batch of unseen users whose key another writer stores first is upserted after all.
+
+    The other writer's transaction is still open when the batch checks its users, so the
+    batch takes plain inserts; they wait on the key and meet it once that transaction
+    commits. The batch is tried again, finds the user seen, and upserts, counting only the
+    minutes it adds.
+    """
+    pairs = {(org, user) for org, _, _, user in FIRST}
+    for store in stores:  # the directory first, so that only the activity rows are contended
+        async with store.write() as connection:
+            await ensure_placeholders(connection, pairs, now=clock(), max_organizations=100)
+    by_minutes, by_copy = stores
+    earlier = cells(("o1", IDE, HOUR_0 - 3 * DAY, "u1", 0b1111))
+    assert (await by_minutes.ingest_minutes(earlier)).new_minutes == 4
+    async with by_copy.write() as connection:
+        await store_minutes(connection, earlier, accepted=1, now=clock(), max_organizations=100)
+        copying = asyncio.create_task(by_copy.ingest_copied(copy_rows(FIRST)))
+        await _wait_for_lock_wait(by_copy, "WITH written AS")
+    result = await copying
+    assert result == await by_minutes.ingest_minutes(FIRST)
+    assert (result.minutes, result.new_minutes) == (8, 4)
+    assert await state(by_copy) == await state(by_minutes)
 
 
 async def test_no_rows_store_nothing(stores: tuple[Store, Store]) -> None:

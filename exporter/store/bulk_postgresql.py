@@ -60,21 +60,24 @@ _SET_ADDED = ", ".join(
 )
 
 
-def upsert_hours_sql(source: str) -> str:
+def upsert_hours_sql(source: str, *, insert_only: bool = False) -> str:
     """The hourly upsert of ``source``'s rows, returning each written row's new minutes.
 
     ``source`` is SQL for a table of (organization_id, hour, user_id, a column per
-    ``MASK_COLUMNS``): the arrays of a batch, or a temporary table (``copied``).
+    ``MASK_COLUMNS``): the arrays of a batch, or a temporary table (``copied``). With
+    ``insert_only``, a plain ``INSERT`` for rows expected to be new: it fails with a unique
+    violation on a stored key, and spares every row the conflict check.
     """
+    upsert = f"""
+    ON CONFLICT (organization_id, hour, user_id) DO UPDATE SET {_SET_MASKS}, {_SET_ADDED}
+    WHERE {" OR ".join(f"{bits} <> 0" for bits in _NEW_BITS.values())}"""
     return f"""
     INSERT INTO activity AS a (
         organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {", ".join(ADDED_COLUMNS)}
     )
     SELECT organization_id, hour, user_id, {", ".join(MASK_COLUMNS)}, {_COUNT_MASKS}
     FROM {source}
-    ORDER BY organization_id COLLATE "C", hour, user_id COLLATE "C"
-    ON CONFLICT (organization_id, hour, user_id) DO UPDATE SET {_SET_MASKS}, {_SET_ADDED}
-    WHERE {" OR ".join(f"{bits} <> 0" for bits in _NEW_BITS.values())}
+    ORDER BY organization_id COLLATE "C", hour, user_id COLLATE "C"{"" if insert_only else upsert}
     RETURNING organization_id, hour, user_id, {", ".join(ADDED_COLUMNS)}
     """  # noqa: S608  (only this module's constants and callers' SQL are interpolated, here and below)
 
@@ -113,18 +116,25 @@ _UPSERT_OPEN_HOURS = sa.text(f"WITH written AS ({_UPSERT_HOURS_SQL}) {_NEW_PER_G
 """The hourly upsert alone, for a batch wholly on open days; new minutes per group."""
 
 
-def upsert_activity_sql(source: str, only_column: int | None) -> str:
+def upsert_activity_sql(source: str, only_column: int | None, *, insert_only: bool = False) -> str:
     """The hourly upsert of ``source`` and, in the same statement, the new bits of closed days.
 
     The new minutes per organization come back, a column per category. Every activity row
     lock comes before every day-block row lock (the block rows come out of a sort, which
     reads all of ``written`` first), each in key order. ``:open_from`` is the first open
-    day's start (epoch seconds).
+    day's start (epoch seconds). ``insert_only``: plain inserts of both, as in
+    ``upsert_hours_sql``.
     """
     days = day_blocks.upsert_sql(
-        _WRITTEN_PER_DAY, day="day", minutes="added", where="added > 0", only_column=only_column
+        _WRITTEN_PER_DAY,
+        day="day",
+        minutes="added",
+        where="added > 0",
+        only_column=only_column,
+        insert_only=insert_only,
     )
-    return f"WITH written AS ({upsert_hours_sql(source)}), days AS ({days}) {_NEW_PER_GROUP}"
+    hours = upsert_hours_sql(source, insert_only=insert_only)
+    return f"WITH written AS ({hours}), days AS ({days}) {_NEW_PER_GROUP}"
 
 
 @functools.cache

@@ -8,6 +8,12 @@ categories) and the rows of organization ``*`` (OR over organizations), are made
 SQL; then the same statements as a batch of ``store_minutes`` store them: placeholders, the
 hourly upsert with the closed days' blocks, "last seen", the totals. One transaction, the
 caller's; its locks come in the same order as every other batch's.
+
+A batch of users the store has never seen (no "last seen" row anywhere: the usual batch of a
+first read) is written by plain inserts, which spare each row the upsert's conflict check. A
+key that a concurrent writer stores first fails the batch with a unique violation; like any
+lost race it is tried again (``Store.ingest_copied``), and then finds that writer's users
+seen.
 """
 
 from __future__ import annotations
@@ -70,6 +76,14 @@ _PAIRS = sa.text(
 
 _SOURCE = f"{_HOURS} AS new"
 _UPSERT_ACTIVITY = sa.text(bulk_postgresql.upsert_activity_sql(_SOURCE, only_column=None))
+_INSERT_ACTIVITY = sa.text(
+    bulk_postgresql.upsert_activity_sql(_SOURCE, only_column=None, insert_only=True)
+)
+_ANY_SEEN = sa.text(
+    f"""SELECT EXISTS (SELECT FROM last_seen
+    WHERE organization_id = '{ALL_ORGANIZATIONS_KEY}' AND user_id = ANY (:users))"""  # noqa: S608
+)
+"""Whether the store has seen any of ``:users`` anywhere (a probe of the key per user)."""
 _UPSERT_LAST_SEEN = sa.text(bulk_postgresql.upsert_last_seen_sql(_SOURCE))
 
 
@@ -95,17 +109,30 @@ async def store_copied(
         now=now,
         max_organizations=max_organizations,
     )
-    added: dict[tuple[str, int], int] = defaultdict(int)
-    written = await connection.execute(_UPSERT_ACTIVITY, {"open_from": first_open_day * DAY})
-    for organization_id, *counts in written:
-        for category, count in enumerate(counts):
-            added[(organization_id, category)] += int(count)
+    users = sorted({user_id for _, user_id, _ in pairs})
+    added = await _write_activity(connection, users, open_from=first_open_day * DAY)
     await connection.execute(_UPSERT_LAST_SEEN)
     return IngestResult(
         accepted=len(rows),
         minutes=sum(int(minutes) for _, _, minutes in pairs),
         new_minutes=await add_totals(connection, added),
     )
+
+
+async def _write_activity(
+    connection: AsyncConnection, users: list[str], *, open_from: int
+) -> dict[tuple[str, int], int]:
+    """Write the hourly rows and closed days; the new minutes per (organization, category).
+
+    Plain inserts when the store has seen none of ``users`` (the cells'), else the upsert.
+    """
+    seen = (await connection.execute(_ANY_SEEN, {"users": users})).scalar_one()
+    statement = _UPSERT_ACTIVITY if seen else _INSERT_ACTIVITY
+    added: dict[tuple[str, int], int] = defaultdict(int)
+    for organization_id, *counts in await connection.execute(statement, {"open_from": open_from}):
+        for category, count in enumerate(counts):
+            added[(organization_id, category)] += int(count)
+    return added
 
 
 async def _copy(connection: AsyncConnection, rows: Sequence[str]) -> None:

@@ -69,7 +69,13 @@ class NewMinutes:
 
 
 def upsert_sql(
-    source: str, *, day: str, minutes: str, where: str = "TRUE", only_column: int | None = None
+    source: str,
+    *,
+    day: str,
+    minutes: str,
+    where: str = "TRUE",
+    only_column: int | None = None,
+    insert_only: bool = False,
 ) -> str:
     """PostgreSQL: ``INSERT … SELECT … ON CONFLICT`` adding ``source``'s minutes to their days.
 
@@ -80,6 +86,8 @@ def upsert_sql(
 
     When every row of ``source`` lies on days of one column (``only_column``, a day number
     modulo 32; in practice one day), only that column is summed and written, not all 32.
+    ``insert_only``: a plain ``INSERT`` of block rows expected to be new, which fails with a
+    unique violation on a stored one.
     """
     block = f"{day} / {DAYS_PER_BLOCK}"
     if only_column is None:
@@ -91,14 +99,16 @@ def upsert_sql(
     else:
         columns = (DAY_COLUMNS[only_column],)
         sums = [f"sum({minutes})"]
+    upsert = f" ON CONFLICT ({_KEY}) DO UPDATE SET " + ", ".join(
+        f"{name} = days.{name} + excluded.{name}" for name in columns
+    )
     return (
         f"INSERT INTO activity_days AS days ({_KEY}, {', '.join(columns)}) "  # noqa: S608  (only constants and the callers' SQL)
         f"SELECT organization_id, category, {block}, user_id, {', '.join(sums)} "
         f"FROM {source} WHERE {where} "
         f"GROUP BY organization_id, category, {block}, user_id "
-        f'ORDER BY organization_id COLLATE "C", category, {block}, user_id COLLATE "C" '
-        f"ON CONFLICT ({_KEY}) DO UPDATE SET "
-        + ", ".join(f"{name} = days.{name} + excluded.{name}" for name in columns)
+        f'ORDER BY organization_id COLLATE "C", category, {block}, user_id COLLATE "C"'
+        + ("" if insert_only else upsert)
     )
 
 
