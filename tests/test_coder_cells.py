@@ -1,4 +1,4 @@
-"""The memory of stored minutes that lets a steady Coder pass send only new ones."""
+"""What the Coder source keeps between reads: stored minutes, a first pass's user slices."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.model import EVENT_CATEGORIES, HOUR, Category
-from exporter.sources.coder.activity import CountedMinutes
+from exporter.sources.coder.activity import EVERY_USER, CountedMinutes, UserSlice, user_slices
 from exporter.sources.coder.cells import CellKey, StoredCells
 from exporter.store.ingest import Minutes
 
@@ -89,3 +89,35 @@ def test_agent_stats_are_read_from_the_first_minute_whose_rows_changed() -> None
     assert stored.first_change(CountedMinutes(101, {101: 4, 103: 3})) == 103
     assert stored.first_change(CountedMinutes(101, {101: 4})) == 103
     assert stored.first_change(CountedMinutes(99, {100: 4, 101: 4, 103: 2})) == 99
+
+
+def _in_slice(user_id: str, users: UserSlice) -> bool:
+    return (users.first is None or user_id >= users.first) and (
+        users.end is None or user_id < users.end
+    )
+
+
+@given(
+    listed=st.lists(st.uuids().map(str), max_size=40),
+    others=st.lists(st.uuids().map(str), max_size=10),
+    size=st.integers(1, 8),
+)
+def test_user_slices_hold_every_id_once(listed: list[str], others: list[str], size: int) -> None:
+    """Every id falls in exactly one slice, listed or not; a slice holds ``size`` listed ids."""
+    slices = user_slices(listed, size)
+    for user_id in [*listed, *others, "00000000-0000-0000-0000-000000000000"]:
+        assert sum(_in_slice(user_id, users) for users in slices) == 1
+    held = [sum(_in_slice(user_id, users) for user_id in set(listed)) for users in slices]
+    assert all(count <= size for count in held)
+    assert len(slices) == max(1, -(-len(listed) // size))
+
+
+def test_a_slice_is_sql_on_the_uuid_column() -> None:
+    """An open side adds no condition; each bound is a cast parameter."""
+    assert EVERY_USER.condition("s.user_id") == ""
+    assert EVERY_USER.parameters() == {}
+    bounded = UserSlice("a", "b")
+    assert bounded.condition("s.user_id") == (
+        " AND s.user_id >= CAST(:slice_first AS uuid) AND s.user_id < CAST(:slice_end AS uuid)"
+    )
+    assert bounded.parameters() == {"slice_first": "a", "slice_end": "b"}

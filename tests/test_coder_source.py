@@ -15,6 +15,8 @@ from pytest_aiohttp import AiohttpClient
 
 from exporter.config import Config, normalize_database_url
 from exporter.model import Category
+from exporter.sources import SyncScheduler
+from exporter.sources.coder import CoderSource
 from exporter.store import Store
 from exporter.web import create_app
 from exporter.web.keys import STORE
@@ -31,6 +33,7 @@ from tests.coderdb.generate import AgentStat, ApiKey, AuditLog, CoderData, Scale
 from tests.coderdb.oracle import Minute, counts, expected_minutes
 from tests.coderdb.schema import NEWEST, OLDER, Shape
 from tests.coderdb.timeline import Timeline, connect
+from tests.conftest import PostgresDatabases
 from tests.report_helpers import REPORT
 from tests.support import T0, FakeClock, epoch, iso, make_token
 
@@ -75,6 +78,32 @@ async def test_one_pass_stores_exactly_the_oracles_minutes(
     assert summary.skipped["workspace_app_stats"] >= 2  # one too old, one in the future
     assert summary.skipped["workspace_agent_stats"] == 2
     assert await gauges_match(coder_store, expected, totals=True) == {}
+
+
+async def test_a_first_pass_in_slices_of_users_stores_the_same(
+    postgres_databases: PostgresDatabases,
+    coder_url: str,
+    coder_data: CoderData,
+    clock: FakeClock,
+) -> None:
+    """A first pass into PostgreSQL that reads two users per query stores the oracle's minutes."""
+    config = coder_config(postgres_databases.create(), coder_url)
+    store = Store.open(config, clock=clock)
+    await store.migrate()
+    source = CoderSource(store, config, slice_users=2)
+    try:
+        sync = SyncScheduler(source, store, interval=config.coder_sync_interval)
+        summary = await sync.run_pass(wait=True)
+        expected = expected_minutes(coder_data, rules(config))
+        assert summary is not None
+        assert summary.first
+        assert len({user for user, *_ in expected}) > 4  # so that there are several slices
+        assert await stored_minutes(store) == expected
+        assert summary.new_minutes == len(expected)
+        assert await gauges_match(store, expected, totals=True) == {}
+    finally:
+        await source.close()
+        await store.close()
 
 
 @pytest.mark.parametrize("shape", [NEWEST, OLDER], ids=lambda shape: shape.name)

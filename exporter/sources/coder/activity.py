@@ -74,6 +74,45 @@ class Window:
         return to_datetime(max(position_us - int(self.lookback_seconds * 1_000_000), horizon_us))
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class UserSlice:
+    """The users whose id lies from ``first`` up to, not including, ``end`` (uuid order).
+
+    ``None`` leaves that side open, so that slices can cover every id, including those of
+    users the pass's directory does not list.
+    """
+
+    first: str | None = None
+    end: str | None = None
+
+    def condition(self, column: str) -> str:
+        """SQL to AND onto a query's conditions: ``column`` (a uuid) lies in the slice."""
+        bounds = {"first": f"{column} >= CAST(:slice_first AS uuid)"} if self.first else {}
+        if self.end:
+            bounds["end"] = f"{column} < CAST(:slice_end AS uuid)"
+        return "".join(f" AND {bound}" for bound in bounds.values())
+
+    def parameters(self) -> dict[str, object]:
+        """The parameters that ``condition`` names."""
+        return {
+            name: value
+            for name, value in (("slice_first", self.first), ("slice_end", self.end))
+            if value
+        }
+
+
+EVERY_USER = UserSlice()
+
+
+def user_slices(user_ids: list[str], size: int) -> list[UserSlice]:
+    """Slices of about ``size`` of ``user_ids`` each that together cover every possible id."""
+    ordered = sorted(user_ids)  # canonical lowercase uuids: text order is uuid order
+    bounds = ordered[size::size]
+    starts: list[str | None] = [None, *bounds]
+    ends: list[str | None] = [*bounds, None]
+    return [UserSlice(first, end) for first, end in zip(starts, ends, strict=True)]
+
+
 def to_datetime(epoch_us: float) -> dt.datetime:
     """An aware UTC datetime of epoch microseconds."""
     return _EPOCH + dt.timedelta(microseconds=int(epoch_us))
@@ -112,8 +151,8 @@ class TableReader:
         """Work out the new positions; the rows to read, when counted before reading."""
         raise NotImplementedError
 
-    def select(self) -> tuple[str, dict[str, object]]:
-        """The activity query and its parameters.
+    def select(self, users: UserSlice = EVERY_USER) -> tuple[str, dict[str, object]]:
+        """The activity query of ``users`` and its parameters.
 
         Its columns: user, organization, hour, source rows, then a mask per ``categories``.
         """
@@ -139,7 +178,7 @@ WITH session AS (
     FROM workspace_app_stats AS s
     LEFT JOIN workspaces AS w ON w.id = s.workspace_id
     WHERE s.id >= :floor AND s.session_ended_at > :since AND s.session_ended_at <= :latest
-      AND s.user_id <> ALL (CAST(:system_users AS uuid[]))
+      AND s.user_id <> ALL (CAST(:system_users AS uuid[])){users}
 ), clipped AS (
     SELECT user_id, organization_id, category,
            GREATEST(start_minute, :horizon_minute) AS first_minute,
@@ -218,7 +257,7 @@ class AppSessions(TableReader):
             self.positions[self._FLOOR] = max(self._floor, lowest_open - ID_SLACK, 0)
         return self.rows
 
-    def select(self) -> tuple[str, dict[str, object]]:
+    def select(self, users: UserSlice = EVERY_USER) -> tuple[str, dict[str, object]]:
         """Minute masks of the sessions per user, organization and hour, one per category."""
         masks = ", ".join(
             f"bit_or(CASE WHEN category = {int(c)} THEN {_RUN_MASK} ELSE 0 END)"
@@ -231,9 +270,11 @@ class AppSessions(TableReader):
             ide=int(Category.IDE),
             app=int(Category.APP),
             masks=masks,
+            users=users.condition("s.user_id"),
         )
         return sql, {
             **self._parameters(),
+            **users.parameters(),
             "default_organization": self.window.default_organization,
             "ide_apps": self.window.ide_apps,
             "horizon_minute": self.window.horizon_minute,
@@ -253,7 +294,7 @@ WITH stat AS (
     {kinds}
     LEFT JOIN workspaces AS w ON w.id = a.workspace_id
     WHERE a.created_at > :since AND a.created_at <= :latest
-      AND a.user_id <> ALL (CAST(:system_users AS uuid[]))
+      AND a.user_id <> ALL (CAST(:system_users AS uuid[])){users}
       AND (k.ssh OR k.desktop OR k.pty)
 )
 SELECT CAST(user_id AS text),
@@ -430,10 +471,14 @@ class AgentSessions(TableReader):
             start = self.window.latest if change is None else to_datetime(change * 60_000_000 - 1)
             self._read_after = start
 
-    def select(self) -> tuple[str, dict[str, object]]:
+    def select(self, users: UserSlice = EVERY_USER) -> tuple[str, dict[str, object]]:
         """Minute masks per user, organization and hour: SSH, desktop IDEs, web terminals."""
-        sql = _AGENT_STATS.format(kinds=self._kinds(), minute=epoch_minute("a.created_at"))
-        parameters = self._parameters()
+        sql = _AGENT_STATS.format(
+            kinds=self._kinds(),
+            minute=epoch_minute("a.created_at"),
+            users=users.condition("a.user_id"),
+        )
+        parameters = self._parameters() | users.parameters()
         if self._read_after is not None:
             parameters["since"] = self._read_after
         return sql, {**parameters, "default_organization": self.window.default_organization}
@@ -458,7 +503,7 @@ class Logins(TableReader):
         self.organizations = organizations
         return self
 
-    def _query(self, after: str = ">") -> str:
+    def _query(self, after: str = ">", users: UserSlice = EVERY_USER) -> str:
         """Login rows (user_id, t) with ``t`` after (``>``) or not after (``<=``) ``:since``."""
         raise NotImplementedError
 
@@ -489,24 +534,25 @@ class Logins(TableReader):
             self.positions[self._TIME] = to_epoch_us(newest)
         return self.rows
 
-    def select(self) -> tuple[str, dict[str, object]]:
+    def select(self, users: UserSlice = EVERY_USER) -> tuple[str, dict[str, object]]:
         """A login minute per organization the user's logins count in, per user and hour.
 
         Each login row is counted once, in the first of its user's organizations.
         """
-        users: list[str] = []
+        listed_users: list[str] = []
         organizations: list[str] = []
         first: list[bool] = []
         for user_id, listed in self.organizations.items():
             for index, organization_id in enumerate(listed):
-                users.append(user_id)
+                listed_users.append(user_id)
                 organizations.append(organization_id)
                 first.append(index == 0)
-        sql = _LOGINS.format(logins=self._query(), minute=epoch_minute("t"))
+        sql = _LOGINS.format(logins=self._query(users=users), minute=epoch_minute("t"))
         return sql, {
             **self._parameters(),
+            **users.parameters(),
             "default_organization": self.window.default_organization,
-            "login_users": users,
+            "login_users": listed_users,
             "login_organizations": organizations,
             "login_first": first,
         }
@@ -539,7 +585,7 @@ class LoginKeys(Logins):
     table = "api_keys"
     _TIME = "api_keys.created_at"
 
-    def _query(self, after: str = ">") -> str:
+    def _query(self, after: str = ">", users: UserSlice = EVERY_USER) -> str:
         scope = {
             "scopes": " AND NOT (CAST(scopes AS text[]) && CAST(:app_scopes AS text[]))",
             "scope": " AND NOT (CAST(scope AS text) = ANY (CAST(:app_scopes AS text[])))",
@@ -549,7 +595,9 @@ class LoginKeys(Logins):
             "SELECT CAST(user_id AS text) AS user_id, created_at AS t FROM api_keys "
             f"WHERE created_at {after} :since "
             "AND CAST(login_type AS text) = ANY (CAST(:login_types AS text[])) "
-            "AND user_id <> ALL (CAST(:system_users AS uuid[]))" + scope
+            "AND user_id <> ALL (CAST(:system_users AS uuid[]))"
+            + users.condition("user_id")
+            + scope
         )
 
     def _parameters(self) -> dict[str, object]:
@@ -565,10 +613,10 @@ class AuditLogins(Logins):
     table = "audit_logs"
     _TIME = "audit_logs.time"
 
-    def _query(self, after: str = ">") -> str:
+    def _query(self, after: str = ">", users: UserSlice = EVERY_USER) -> str:
         return (
             'SELECT CAST(user_id AS text) AS user_id, "time" AS t FROM audit_logs '
             f"WHERE \"time\" {after} :since AND CAST(action AS text) = 'login' "
             "AND status_code BETWEEN 200 AND 399 "
-            "AND user_id <> ALL (CAST(:system_users AS uuid[]))"
+            "AND user_id <> ALL (CAST(:system_users AS uuid[]))" + users.condition("user_id")
         )

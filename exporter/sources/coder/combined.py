@@ -14,15 +14,17 @@ per cell beyond its line.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections.abc import AsyncGenerator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from exporter.model import EVENT_CATEGORIES, HOUR
-from exporter.sources.coder.activity import TableReader
+from exporter.sources.coder.activity import EVERY_USER, TableReader, UserSlice
 from exporter.store.driver import batches
 from exporter.store.ingest import Minutes
 
@@ -44,12 +46,15 @@ def _prefixed(
     return _PARAMETER.sub(rename, sql), {f"{prefix}{k}": v for k, v in parameters.items()}
 
 
-def statement(readers: Sequence[TableReader]) -> sa.TextClause:
-    """The merged cells: user, organization, hour, source rows per reader, a mask per category."""
+def statement(readers: Sequence[TableReader], users: UserSlice = EVERY_USER) -> sa.TextClause:
+    """The merged cells of ``users``.
+
+    Columns: user, organization, hour, source rows per reader, a mask per category.
+    """
     arms: list[str] = []
     parameters: dict[str, object] = {}
     for index, reader in enumerate(readers):
-        sql, own = _prefixed(*reader.select(), f"r{index}_")
+        sql, own = _prefixed(*reader.select(users), f"r{index}_")
         parameters.update(own)
         masks = [f"m{column}" for column in range(len(reader.categories()))]
         rows = ", ".join(
@@ -147,18 +152,25 @@ class CopiedCells:
 
 
 async def copy_rows(
-    connection: AsyncConnection, readers: Sequence[TableReader], *, recent_from: int
+    connection: AsyncConnection,
+    readers: Sequence[TableReader],
+    *,
+    recent_from: int,
+    slices: Sequence[UserSlice] = (EVERY_USER,),
 ) -> AsyncGenerator[tuple[CopiedCells, int], None]:
     """``cells`` as COPY text rows, ``COPY_CELLS`` or a few more at a time.
 
-    Cells of hours from ``recent_from`` (epoch seconds) on come also as ``Minutes``.
+    Cells of hours from ``recent_from`` (epoch seconds) on come also as ``Minutes``. The
+    cells are read a slice of users after another (``slices``, which must cover every id
+    once): Coder's database aggregates one slice in memory, not all of history at once
+    (which spilled to disk), and its rows flow while it aggregates the next one.
     """
     categories = [int(category) for category in EVENT_CATEGORIES]
     count = len(readers)
     batch = CopiedCells([], {})
     covered = _Covered(readers)
     last_user = None
-    async for chunk in batches(connection, statement(readers), size=CHUNK_ROWS):
+    async for chunk in _sliced(connection, readers, slices):
         rows = batch.rows
         for row in chunk:
             user_id = row[0]
@@ -181,3 +193,14 @@ async def copy_rows(
                         batch.recent[(organization_id, category, start, user_id)] = mask
     if batch.rows or any(covered.rows):
         yield batch, covered.hand_on()
+
+
+async def _sliced(
+    connection: AsyncConnection, readers: Sequence[TableReader], slices: Sequence[UserSlice]
+) -> AsyncGenerator[list[tuple[Any, ...]], None]:
+    """The merged rows of each slice in turn, in chunks; users in order within a slice."""
+    for users in slices:
+        chunks = batches(connection, statement(readers, users), size=CHUNK_ROWS)
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk

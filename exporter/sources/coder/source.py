@@ -31,7 +31,9 @@ from exporter.sources.coder.activity import (
     CountedMinutes,
     LoginKeys,
     TableReader,
+    UserSlice,
     Window,
+    user_slices,
 )
 from exporter.sources.coder.cells import StoredCells
 from exporter.sources.coder.combined import CopiedCells
@@ -49,6 +51,8 @@ from exporter.store.ingest import Minutes
 CONNECT_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MILLISECONDS = 15 * 60_000  # a first pass aggregates months of rows
 BATCH_CELLS = 10_000  # cells per store transaction
+SLICE_USERS = 500  # users per query of a first pass by COPY (``combined``)
+SLICE_WORK_MEM = "32MB"  # per sort or hash (hashes twice that) of those queries, on Coder
 QUEUED_BATCHES = 2  # batches read ahead of the store
 STORE_WORKERS = 2  # store transactions at once: one prepares its rows while another writes
 DIRECTORY_RECHECK_SECONDS = 600  # how often an unchanged Coder directory is compared again
@@ -92,12 +96,20 @@ class CoderSource:
 
     name = SOURCE
 
-    def __init__(self, store: Store, config: Config, *, engine: AsyncEngine | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        engine: AsyncEngine | None = None,
+        slice_users: int = SLICE_USERS,
+    ) -> None:
         if config.coder_database_url is None and engine is None:
             raise ValueError("no Coder database URL configured")
         self.store = store
         self.config = config
         self.engine = engine or create_coder_engine(str(config.coder_database_url))
+        self.slice_users = slice_users  # users per query of a first pass by COPY
         self.stored = StoredCells()
         self.agent_minutes: CountedMinutes | None = None  # of the last pass stored
         self._applied: _Applied | None = None
@@ -132,8 +144,10 @@ class CoderSource:
         window = self._window(coder)
         self.stored.keep_from((int(window.recent.timestamp()) // HOUR - 1) * HOUR)
         readers = self._readers(window, positions, shape, coder)
-        copying = summary.first and self.store.engine.dialect.name == "postgresql"
-        summary.new_minutes = await self._read(readers, progress, copying=copying)
+        slices = None
+        if summary.first and self.store.engine.dialect.name == "postgresql":
+            slices = user_slices([user.id for user in coder.users], self.slice_users)
+        summary.new_minutes = await self._read(readers, progress, slices=slices)
         moved: dict[str, int] = {}
         for reader in readers:
             summary.rows[reader.table] = reader.rows
@@ -204,10 +218,13 @@ class CoderSource:
             AuditLogins(window, positions, shape).with_organizations(logins),
         ]
 
-    async def _read(self, readers: list[TableReader], progress: Progress, *, copying: bool) -> int:
+    async def _read(
+        self, readers: list[TableReader], progress: Progress, *, slices: list[UserSlice] | None
+    ) -> int:
         """Read the tables and store the minutes not yet stored; the new active minutes.
 
-        With ``copying`` the cells go as COPY rows (``Store.ingest_copied``), all of them.
+        With ``slices`` the cells go as COPY rows (``Store.ingest_copied``), all of them, read
+        a slice of users at a time.
 
         Reading Coder and writing the store overlap: ``STORE_WORKERS`` transactions store
         batches while the next ones are read, and at most ``QUEUED_BATCHES`` wait in between,
@@ -233,7 +250,7 @@ class CoderSource:
 
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._produce(readers, progress, queue, copying=copying))
+                group.create_task(self._produce(readers, progress, queue, slices=slices))
                 for _ in range(STORE_WORKERS):
                     group.create_task(store_batches())
         except BaseExceptionGroup as failures:  # the first failure; the others were cancelled
@@ -247,12 +264,12 @@ class CoderSource:
         progress: Progress,
         queue: asyncio.Queue[_Batch],
         *,
-        copying: bool,
+        slices: list[UserSlice] | None,
     ) -> None:
         """Put the tables' unstored cells on ``queue`` in batches, then ``None``, or the error.
 
         The tables are summarized and read in one snapshot, their cells merged
-        (``combined``); a batch ends with a user's last cell. With ``copying``, every cell
+        (``combined``); a batch ends with a user's last cell. With ``slices``, every cell
         goes, as COPY rows.
         """
         pending: Minutes = {}
@@ -263,8 +280,15 @@ class CoderSource:
                     totals = [await reader.summarize(connection) for reader in readers]
                     known = [total for total in totals if total is not None]
                     progress.phase("activity", sum(known) if len(known) == len(totals) else None)
-                    if copying:
-                        await _put_copy_rows(connection, readers, progress, queue, self.stored)
+                    if slices is not None:
+                        # A slice's aggregation then fits in memory: at Coder's default of
+                        # 4 MB, it wrote several times its size to temporary files.
+                        await connection.execute(
+                            sa.text(f"SET LOCAL work_mem = '{SLICE_WORK_MEM}'")
+                        )
+                        await _put_copy_rows(
+                            connection, readers, progress, queue, self.stored, slices=slices
+                        )
                     else:
                         async with contextlib.aclosing(
                             combined.cells(connection, readers)
@@ -303,9 +327,11 @@ async def _put_copy_rows(
     progress: Progress,
     queue: asyncio.Queue[_Batch],
     stored: StoredCells,
+    *,
+    slices: list[UserSlice],
 ) -> None:
     """Put every cell of the readers on ``queue`` as COPY rows, a batch of users at a time."""
-    chunks = combined.copy_rows(connection, readers, recent_from=stored.since_hour)
+    chunks = combined.copy_rows(connection, readers, recent_from=stored.since_hour, slices=slices)
     async with contextlib.aclosing(chunks):
         async for copied, covered in chunks:
             if copied.rows:
