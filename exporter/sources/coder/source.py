@@ -54,6 +54,7 @@ BATCH_CELLS = 10_000  # cells per store transaction
 SLICE_USERS = 500  # users per query of a first pass by COPY (``combined``)
 SLICE_WORK_MEM = "32MB"  # per sort or hash (hashes twice that) of those queries, on Coder
 QUEUED_BATCHES = 2  # batches read ahead of the store
+QUEUED_COPY_BATCHES = 6  # the same, of a first pass by COPY: the next slice is read meanwhile
 STORE_WORKERS = 2  # store transactions at once: one prepares its rows while another writes
 DIRECTORY_RECHECK_SECONDS = 600  # how often an unchanged Coder directory is compared again
 
@@ -231,7 +232,9 @@ class CoderSource:
         so memory stays bounded. Concurrent batches lock rows in the same order (the store's
         rule), so they wait for each other but cannot deadlock.
         """
-        queue: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=QUEUED_BATCHES)
+        queue: asyncio.Queue[_Batch] = asyncio.Queue(
+            maxsize=QUEUED_BATCHES if slices is None else QUEUED_COPY_BATCHES
+        )
         new_minutes = 0
 
         async def store_batches() -> None:
