@@ -87,10 +87,8 @@ class UserSlice:
 
     def condition(self, column: str) -> str:
         """SQL to AND onto a query's conditions: ``column`` (a uuid) lies in the slice."""
-        bounds = {"first": f"{column} >= CAST(:slice_first AS uuid)"} if self.first else {}
-        if self.end:
-            bounds["end"] = f"{column} < CAST(:slice_end AS uuid)"
-        return "".join(f" AND {bound}" for bound in bounds.values())
+        sql = f" AND {column} >= CAST(:slice_first AS uuid)" if self.first else ""
+        return sql + (f" AND {column} < CAST(:slice_end AS uuid)" if self.end else "")
 
     def parameters(self) -> dict[str, object]:
         """The parameters that ``condition`` names."""
@@ -105,7 +103,7 @@ EVERY_USER = UserSlice()
 
 
 def user_slices(user_ids: list[str], size: int) -> list[UserSlice]:
-    """Slices of about ``size`` of ``user_ids`` each that together cover every possible id."""
+    """Slices of ``size`` of ``user_ids`` each (the last fewer) that cover every possible id."""
     ordered = sorted(user_ids)  # canonical lowercase uuids: text order is uuid order
     bounds = ordered[size::size]
     starts: list[str | None] = [None, *bounds]

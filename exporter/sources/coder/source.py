@@ -3,11 +3,11 @@
 A pass checks the schema's shape, makes the directory follow Coder's, then reads each
 activity table from its position and stores its minute masks ("cells") in the same store
 transaction as HTTP ingest (``Store.ingest_minutes``). A first pass into a PostgreSQL store
-(no positions yet: every table read within the retention) hands the cells over as COPY rows
-instead (``Store.ingest_copied``, the same statements from a temporary table), a batch of
-users at a time. The positions move only when every table was read and stored; a pass that
-fails anywhere leaves them, and the next pass reads the same rows again, which changes
-nothing already stored.
+(no positions yet: every table read within the retention) reads Coder a slice of users per
+query and hands the cells over as COPY rows instead (``Store.ingest_copied``, the same
+statements from a temporary table), a batch of users at a time. The positions move only
+when every table was read and stored; a pass that fails anywhere leaves them, and the next
+pass reads the same rows again, which changes nothing already stored.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ BATCH_CELLS = 10_000  # cells per store transaction
 SLICE_USERS = 500  # users per query of a first pass by COPY (``combined``)
 SLICE_WORK_MEM = "32MB"  # per sort or hash (hashes twice that) of those queries, on Coder
 QUEUED_BATCHES = 2  # batches read ahead of the store
-QUEUED_COPY_BATCHES = 6  # the same, of a first pass by COPY: the next slice is read meanwhile
+QUEUED_COPY_BATCHES = 12  # the same in a first pass by COPY, so that Coder computes the next
+# slice while the store writes
 STORE_WORKERS = 2  # store transactions at once: one prepares its rows while another writes
 DIRECTORY_RECHECK_SECONDS = 600  # how often an unchanged Coder directory is compared again
 
