@@ -150,8 +150,7 @@ async def test_a_key_stored_meanwhile_is_upserted_on_the_next_attempt(
 
     The other writer's transaction is still open when the batch checks its users, so the
     batch takes plain inserts; they wait on the key and meet it once that transaction
-    commits. The batch is tried again, finds the user seen, and upserts, counting only the
-    minutes it adds.
+    commits. The batch is tried again with the upsert, counting only the minutes it adds.
     """
     pairs = {(org, user) for org, _, _, user in FIRST}
     for store in stores:  # the directory first, so that only the activity rows are contended
@@ -167,6 +166,24 @@ async def test_a_key_stored_meanwhile_is_upserted_on_the_next_attempt(
     result = await copying
     assert result == await by_minutes.ingest_minutes(FIRST)
     assert (result.minutes, result.new_minutes) == (8, 4)
+    assert await state(by_copy) == await state(by_minutes)
+
+
+async def test_a_retry_upserts_whatever_last_seen_says(stores: tuple[Store, Store]) -> None:
+    """Plain inserts that meet a stored key are not tried again: the retry upserts.
+
+    Here the store holds u1's hours but, unlike any store that ingest wrote, no "last seen"
+    row of u1, so every check would find u1 unseen.
+    """
+    later = cells(("o1", IDE, HOUR_0 - 3 * DAY, "u1", 0b111100))
+    for store in stores:
+        await store.ingest_minutes(FIRST)
+        async with store.write() as connection:
+            await connection.execute(sa.delete(last_seen).where(last_seen.c.user_id == "u1"))
+    by_minutes, by_copy = stores
+    result = await by_copy.ingest_copied(copy_rows(later))
+    assert result == await by_minutes.ingest_minutes(later)
+    assert (result.minutes, result.new_minutes) == (4, 2)
     assert await state(by_copy) == await state(by_minutes)
 
 

@@ -329,13 +329,17 @@ class Store:
         """
         if self.engine.dialect.name != "postgresql":
             raise ValueError("ingest_copied needs a PostgreSQL store")
+        attempts = 0
 
         async def store(connection: AsyncConnection) -> IngestResult:
+            nonlocal attempts
+            attempts += 1
             return await copied.store_copied(
                 connection,
                 rows,
                 now=self.clock(),
                 max_organizations=self.config.max_organizations,
+                plain_inserts=attempts == 1,  # a retry may have met a stored key: upsert
             )
 
         return await self.within_deadline(self._retried(store))

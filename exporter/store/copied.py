@@ -10,10 +10,9 @@ hourly upsert with the closed days' blocks, "last seen", the totals. One transac
 caller's; its locks come in the same order as every other batch's.
 
 A batch of users the store has never seen (no "last seen" row anywhere: the usual batch of a
-first read) is written by plain inserts, which spare each row the upsert's conflict check. A
-key that a concurrent writer stores first fails the batch with a unique violation; like any
-lost race it is tried again (``Store.ingest_copied``), and then finds that writer's users
-seen.
+first read) may be written by plain inserts, which spare each row the upsert's conflict
+check. A key stored after all (a concurrent writer's) fails the batch with a unique
+violation; like any lost race it is tried again (``Store.ingest_copied``), by the upsert.
 """
 
 from __future__ import annotations
@@ -93,8 +92,12 @@ async def store_copied(
     *,
     now: float,
     max_organizations: int,
+    plain_inserts: bool = True,
 ) -> IngestResult:
-    """Store the cells of ``rows`` inside the caller's transaction; ``accepted`` counts rows."""
+    """Store the cells of ``rows`` inside the caller's transaction; ``accepted`` counts rows.
+
+    ``plain_inserts`` lets a batch of unseen users be written without the upsert.
+    """
     if not rows:
         return IngestResult(accepted=0, minutes=0, new_minutes=0)
     # First of all its locks (see ``day_blocks``): which days are still open.
@@ -109,7 +112,7 @@ async def store_copied(
         now=now,
         max_organizations=max_organizations,
     )
-    users = sorted({user_id for _, user_id, _ in pairs})
+    users = sorted({user_id for _, user_id, _ in pairs}) if plain_inserts else None
     added = await _write_activity(connection, users, open_from=first_open_day * DAY)
     await connection.execute(_UPSERT_LAST_SEEN)
     return IngestResult(
@@ -120,13 +123,14 @@ async def store_copied(
 
 
 async def _write_activity(
-    connection: AsyncConnection, users: list[str], *, open_from: int
+    connection: AsyncConnection, users: list[str] | None, *, open_from: int
 ) -> dict[tuple[str, int], int]:
     """Write the hourly rows and closed days; the new minutes per (organization, category).
 
-    Plain inserts when the store has seen none of ``users`` (the cells'), else the upsert.
+    Plain inserts when the store has seen none of ``users`` (the cells'), else the upsert;
+    ``None``: the upsert.
     """
-    seen = (await connection.execute(_ANY_SEEN, {"users": users})).scalar_one()
+    seen = users is None or (await connection.execute(_ANY_SEEN, {"users": users})).scalar_one()
     statement = _UPSERT_ACTIVITY if seen else _INSERT_ACTIVITY
     added: dict[tuple[str, int], int] = defaultdict(int)
     for organization_id, *counts in await connection.execute(statement, {"open_from": open_from}):
