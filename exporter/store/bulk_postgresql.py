@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -111,6 +113,16 @@ _NEW_PER_GROUP = f"""
     FROM written GROUP BY organization_id
 """  # noqa: S608
 """New minutes per organization, a column per category."""
+
+
+def new_per_group(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, int], int]:
+    """``_NEW_PER_GROUP``'s rows as new minutes per (organization, category)."""
+    added: dict[tuple[str, int], int] = defaultdict(int)
+    for organization_id, *counts in rows:
+        for category, count in enumerate(counts):
+            added[(organization_id, category)] += int(count)
+    return added
+
 
 _UPSERT_OPEN_HOURS = sa.text(f"WITH written AS ({_UPSERT_HOURS_SQL}) {_NEW_PER_GROUP}")
 """The hourly upsert alone, for a batch wholly on open days; new minutes per group."""
@@ -257,11 +269,7 @@ async def _upsert_hours_at_once(
         parameters["open_from"] = open_from
     else:
         statement = _UPSERT_OPEN_HOURS
-    added: dict[tuple[str, int], int] = defaultdict(int)
-    for organization_id, *counts in await connection.execute(statement, parameters):
-        for category, count in enumerate(counts):
-            added[(organization_id, category)] += int(count)
-    return added
+    return new_per_group(await connection.execute(statement, parameters))
 
 
 async def _upsert_hours_in_chunks(

@@ -17,7 +17,6 @@ violation; like any lost race it is tried again (``Store.ingest_copied``), by th
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 import psycopg
@@ -132,11 +131,8 @@ async def _write_activity(
     """
     seen = users is None or (await connection.execute(_ANY_SEEN, {"users": users})).scalar_one()
     statement = _UPSERT_ACTIVITY if seen else _INSERT_ACTIVITY
-    added: dict[tuple[str, int], int] = defaultdict(int)
-    for organization_id, *counts in await connection.execute(statement, {"open_from": open_from}):
-        for category, count in enumerate(counts):
-            added[(organization_id, category)] += int(count)
-    return added
+    written = await connection.execute(statement, {"open_from": open_from})
+    return bulk_postgresql.new_per_group(written)
 
 
 async def _copy(connection: AsyncConnection, rows: Sequence[str]) -> None:

@@ -156,7 +156,7 @@ async def copy_rows(
     readers: Sequence[TableReader],
     *,
     recent_from: int,
-    slices: Sequence[UserSlice] = (EVERY_USER,),
+    slices: Sequence[UserSlice],
 ) -> AsyncGenerator[tuple[CopiedCells, int], None]:
     """``cells`` as COPY text rows, ``COPY_CELLS`` or a few more at a time.
 
