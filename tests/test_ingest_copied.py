@@ -107,6 +107,24 @@ async def test_copied_cells_store_what_ingest_minutes_stores(stores: tuple[Store
     assert await state(by_copy) == await state(by_minutes)
 
 
+async def test_an_element_may_hold_a_cells_rows(stores: tuple[Store, Store]) -> None:
+    """Rows joined per (user, organization, hour), as the Coder source sends them, store the same.
+
+    ``accepted`` counts the rows, not the elements.
+    """
+    by_minutes, by_copy = stores
+    joined: dict[tuple[str, str, int], str] = {}
+    for row in copy_rows(FIRST):
+        user, organization, _, hour, _ = row.split("\t")
+        key = (user, organization, int(hour))
+        joined[key] = joined.get(key, "") + row
+    assert len(joined) < len(FIRST)
+    result = await by_copy.ingest_copied(list(joined.values()))
+    assert result == await by_minutes.ingest_minutes(FIRST)
+    assert result.accepted == len(FIRST)
+    assert await state(by_copy) == await state(by_minutes)
+
+
 async def test_open_days_are_left_to_the_hourly_rows(stores: tuple[Store, Store]) -> None:
     """With the clock's day open, only the closed days' minutes reach the day blocks."""
     for store in stores:

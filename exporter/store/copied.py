@@ -83,6 +83,9 @@ _ANY_SEEN = sa.text(
 )
 """Whether the store has seen any of ``:users`` anywhere (a probe of the key per user)."""
 _UPSERT_LAST_SEEN = sa.text(bulk_postgresql.upsert_last_seen_sql(_SOURCE))
+_WORK_MEM = sa.text("SET LOCAL work_mem = '64MB'")
+"""Room for a batch's sorts and hashes (a few hundred thousand rows), which at PostgreSQL's
+default of 4 MB went to temporary files: several MB per statement."""
 
 
 async def store_copied(
@@ -95,14 +98,17 @@ async def store_copied(
 ) -> IngestResult:
     """Store the cells of ``rows`` inside the caller's transaction; ``accepted`` counts rows.
 
+    An element of ``rows`` may hold several rows.
+
     ``plain_inserts`` lets a batch of unseen users be written without the upsert.
     """
     if not rows:
         return IngestResult(accepted=0, minutes=0, new_minutes=0)
     # First of all its locks (see ``day_blocks``): which days are still open.
     first_open_day = await day_blocks.first_open_day(connection, for_ingest=True)
+    await connection.execute(_WORK_MEM)
     await connection.execute(_CREATE_CELLS)
-    await _copy(connection, rows)
+    copied = await _copy(connection, rows)
     await connection.execute(_MAKE_HOURS)
     pairs = (await connection.execute(_PAIRS)).all()
     await ensure_placeholders(
@@ -115,7 +121,7 @@ async def store_copied(
     added = await _write_activity(connection, users, open_from=first_open_day * DAY)
     await connection.execute(_UPSERT_LAST_SEEN)
     return IngestResult(
-        accepted=len(rows),
+        accepted=copied,
         minutes=sum(int(minutes) for _, _, minutes in pairs),
         new_minutes=await add_totals(connection, added),
     )
@@ -135,13 +141,15 @@ async def _write_activity(
     return bulk_postgresql.new_per_group(written)
 
 
-async def _copy(connection: AsyncConnection, rows: Sequence[str]) -> None:
-    """COPY ``rows`` into the cells' table, in the transaction of ``connection``."""
+async def _copy(connection: AsyncConnection, rows: Sequence[str]) -> int:
+    """COPY ``rows`` into the cells' table, in the transaction of ``connection``; the rows."""
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None  # a live pooled connection
     try:
-        async with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
-            await copy.write("".join(rows))
+        async with raw.cursor() as cursor:
+            async with cursor.copy(_COPY) as copy:
+                await copy.write("".join(rows))
+            return int(cursor.rowcount)
     except psycopg.Error as error:
         raise sa.exc.DBAPIError.instance(
             _COPY, None, error, psycopg.Error, dialect=connection.dialect

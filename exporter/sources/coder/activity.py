@@ -16,6 +16,10 @@ equal); an agent stats row, a login key or an audit login covers the minute of i
 Rows ending more than 5 minutes after now are skipped and counted; minutes older than the
 retention are cut off (they are never read: the look-back starts no earlier).
 
+Each query computes a row's minutes in a subquery fenced with ``OFFSET 0``: PostgreSQL would
+otherwise inline the expression into every place that names it, and work out a timestamp's
+minute (``epoch_minute``) several times per row.
+
 ``workspace_app_stats`` has no index on time and is never purged, but its ids grow: a pass
 reads ids from the smallest one that might still change (a session whose end was recent at
 the last pass; Coder moves ``session_ended_at`` every 30 s while a session runs) minus a
@@ -152,7 +156,10 @@ class TableReader:
     def select(self, users: UserSlice = EVERY_USER) -> tuple[str, dict[str, object]]:
         """The activity query of ``users`` and its parameters.
 
-        Its columns: user, organization, hour, source rows, then a mask per ``categories``.
+        Its columns: user (a uuid), organization (text), hour, source rows, then a mask per
+        ``categories``. A (user, organization, hour) may come twice (a missing workspace's
+        rows, in the default organization), which the merge ORs (``combined``). Grouping by
+        uuids, not their text, costs Coder's database less.
         """
         raise NotImplementedError
 
@@ -166,8 +173,7 @@ class TableReader:
 
 _APP_SESSIONS = """
 WITH session AS (
-    SELECT CAST(s.user_id AS text) AS user_id,
-           COALESCE(CAST(w.organization_id AS text), :default_organization) AS organization_id,
+    SELECT s.user_id, w.organization_id,
            CASE WHEN s.access_method = 'terminal' THEN {web_terminal}
                 WHEN lower(s.slug_or_port) = ANY (CAST(:ide_apps AS text[])) THEN {ide}
                 ELSE {app} END AS category,
@@ -177,13 +183,14 @@ WITH session AS (
     LEFT JOIN workspaces AS w ON w.id = s.workspace_id
     WHERE s.id >= :floor AND s.session_ended_at > :since AND s.session_ended_at <= :latest
       AND s.user_id <> ALL (CAST(:system_users AS uuid[])){users}
+    OFFSET 0
 ), clipped AS (
     SELECT user_id, organization_id, category,
            GREATEST(start_minute, :horizon_minute) AS first_minute,
            GREATEST(start_minute + 1, end_minute) AS end_minute
-    FROM session
+    FROM session OFFSET 0
 )
-SELECT user_id, organization_id, hour,
+SELECT user_id, COALESCE(CAST(organization_id AS text), :default_organization), hour,
        count(*) FILTER (WHERE hour = first_minute / 60) AS source_rows,
        {masks}
 FROM clipped
@@ -294,9 +301,9 @@ WITH stat AS (
     WHERE a.created_at > :since AND a.created_at <= :latest
       AND a.user_id <> ALL (CAST(:system_users AS uuid[])){users}
       AND (k.ssh OR k.desktop OR k.pty)
+    OFFSET 0
 )
-SELECT CAST(user_id AS text),
-       COALESCE(CAST(organization_id AS text), :default_organization),
+SELECT user_id, COALESCE(CAST(organization_id AS text), :default_organization),
        minute / 60 AS hour, count(*) AS source_rows,
        bit_or(CASE WHEN ssh THEN CAST(1 AS bigint) << CAST(minute % 60 AS int) ELSE 0 END),
        bit_or(CASE WHEN desktop THEN CAST(1 AS bigint) << CAST(minute % 60 AS int) ELSE 0 END),
@@ -562,13 +569,13 @@ class Logins(TableReader):
 
 _LOGINS = """
 WITH login AS (
-    SELECT user_id, {minute} AS minute FROM ({logins}) AS logins WHERE t <= :latest
+    SELECT user_id, {minute} AS minute FROM ({logins}) AS logins WHERE t <= :latest OFFSET 0
 )
 SELECT l.user_id, COALESCE(m.organization_id, :default_organization), l.minute / 60,
        count(*) FILTER (WHERE m.first IS NOT FALSE),
        bit_or(CAST(1 AS bigint) << CAST(l.minute % 60 AS int))
 FROM login AS l
-LEFT JOIN unnest(CAST(:login_users AS text[]), CAST(:login_organizations AS text[]),
+LEFT JOIN unnest(CAST(:login_users AS uuid[]), CAST(:login_organizations AS text[]),
                  CAST(:login_first AS boolean[])) AS m (user_id, organization_id, first)
   ON m.user_id = l.user_id
 GROUP BY 1, 2, 3
@@ -590,7 +597,7 @@ class LoginKeys(Logins):
             None: "",
         }[self.shape.api_key_scope]
         return (
-            "SELECT CAST(user_id AS text) AS user_id, created_at AS t FROM api_keys "
+            "SELECT user_id, created_at AS t FROM api_keys "
             f"WHERE created_at {after} :since "
             "AND CAST(login_type AS text) = ANY (CAST(:login_types AS text[])) "
             "AND user_id <> ALL (CAST(:system_users AS uuid[]))"
@@ -613,7 +620,7 @@ class AuditLogins(Logins):
 
     def _query(self, after: str = ">", users: UserSlice = EVERY_USER) -> str:
         return (
-            'SELECT CAST(user_id AS text) AS user_id, "time" AS t FROM audit_logs '
+            'SELECT user_id, "time" AS t FROM audit_logs '
             f"WHERE \"time\" {after} :since AND CAST(action AS text) = 'login' "
             "AND status_code BETWEEN 200 AND 399 "
             "AND user_id <> ALL (CAST(:system_users AS uuid[]))" + users.condition("user_id")

@@ -29,7 +29,7 @@ from exporter.store.driver import batches
 from exporter.store.ingest import Minutes
 
 CHUNK_ROWS = 5000  # rows fetched at once; cells are handed on at a user's end past this many
-COPY_CELLS = 50_000  # COPY rows handed on at once, at a user's end past this many
+COPY_CELLS = 50_000  # merged rows handed on as COPY rows at once, at a user's end past this many
 
 _PARAMETER = re.compile(r"(?<![:\w]):([a-z_]+)\b")
 
@@ -46,10 +46,11 @@ def _prefixed(
     return _PARAMETER.sub(rename, sql), {f"{prefix}{k}": v for k, v in parameters.items()}
 
 
-def statement(readers: Sequence[TableReader], users: UserSlice = EVERY_USER) -> sa.TextClause:
-    """The merged cells of ``users``.
+def _merged(readers: Sequence[TableReader], users: UserSlice) -> tuple[str, dict[str, object]]:
+    """SQL for the merged cells of ``users`` (unordered), and its parameters.
 
-    Columns: user, organization, hour, source rows per reader, a mask per category.
+    Columns: user_id (a uuid), organization_id, hour, ``r<n>`` (source rows of reader n),
+    ``c<n>`` (the mask of category n).
     """
     arms: list[str] = []
     parameters: dict[str, object] = {}
@@ -58,7 +59,7 @@ def statement(readers: Sequence[TableReader], users: UserSlice = EVERY_USER) -> 
         parameters.update(own)
         masks = [f"m{column}" for column in range(len(reader.categories()))]
         rows = ", ".join(
-            "source_rows" if other == index else "CAST(0 AS bigint)"
+            "CAST(source_rows AS integer)" if other == index else "0"
             for other in range(len(readers))
         )
         per_category = ", ".join(
@@ -75,17 +76,67 @@ def statement(readers: Sequence[TableReader], users: UserSlice = EVERY_USER) -> 
             f"FROM ({sql}) AS t{index} (user_id, organization_id, hour, source_rows, "
             f"{', '.join(masks)})"
         )
-    sums = ", ".join(f"CAST(sum(r{index}) AS bigint)" for index in range(len(readers)))
-    ors = ", ".join(f"bit_or(c{int(category)})" for category in EVENT_CATEGORIES)
+    sums = ", ".join(f"sum(r{index}) AS r{index}" for index in range(len(readers)))
+    ors = ", ".join(f"bit_or(c{int(c)}) AS c{int(c)}" for c in EVENT_CATEGORIES)
     names = ", ".join(
         [*(f"r{index}" for index in range(len(readers))), *(f"c{int(c)}" for c in EVENT_CATEGORIES)]
     )
     sql = (
         f"SELECT user_id, organization_id, hour, {sums}, {ors} "
         f"FROM ({' UNION ALL '.join(arms)}) AS cells (user_id, organization_id, hour, {names}) "
-        "GROUP BY user_id, hour, organization_id ORDER BY user_id, hour, organization_id"
+        "GROUP BY user_id, hour, organization_id"
     )
-    return sa.text(sql).bindparams(**parameters)
+    return sql, parameters
+
+
+_ORDER = 'merged.user_id, merged.hour, merged.organization_id COLLATE "C"'
+"""A user's rows together (by uuid, the cheapest order), in the order of their hours."""
+
+
+def _sums(readers: Sequence[TableReader]) -> str:
+    """The merged rows' columns of source rows, one per reader."""
+    return ", ".join(f"r{index}" for index in range(len(readers)))
+
+
+def statement(readers: Sequence[TableReader], users: UserSlice = EVERY_USER) -> sa.TextClause:
+    """The merged cells of ``users``, a user's after another.
+
+    Columns: user, organization, hour, source rows per reader, a mask per category.
+    """
+    sql, parameters = _merged(readers, users)
+    masks = ", ".join(f"c{int(c)}" for c in EVENT_CATEGORIES)
+    return sa.text(
+        f"SELECT CAST(user_id AS text), organization_id, hour, {_sums(readers)}, {masks} "
+        f"FROM ({sql}) AS merged ORDER BY {_ORDER}"
+    ).bindparams(**parameters)
+
+
+def copy_statement(
+    readers: Sequence[TableReader], users: UserSlice, *, recent_hour: int
+) -> sa.TextClause:
+    """``statement`` with each cell's ``copied`` text rows made by the server.
+
+    Columns: user, organization, hour, source rows per reader, the text of the cell's rows
+    (one per category with minutes), then a mask per category. The organization and the
+    masks are those of hours from ``recent_hour`` on only, NULL before.
+    """
+    sql, parameters = _merged(readers, users)
+    lines = ", ".join(
+        f"CASE WHEN c{int(c)} <> 0 THEN user_id || E'\\t' || organization_id || "
+        f"E'\\t{int(c)}\\t' || hour * {HOUR} || E'\\t' || c{int(c)} || E'\\n' END"
+        for c in EVENT_CATEGORIES
+    )
+    recent = ", ".join(
+        f"CASE WHEN hour >= :recent_hour THEN c{int(c)} END" for c in EVENT_CATEGORIES
+    )
+    # Sorted first, then the text made: the sort handles the narrow rows.
+    ordered = f"SELECT * FROM ({sql}) AS merged ORDER BY {_ORDER}"
+    return sa.text(
+        "SELECT user_id, CASE WHEN hour >= :recent_hour THEN organization_id END, hour, "
+        f"{_sums(readers)}, concat({lines}), {recent} "
+        f"FROM (SELECT CAST(user_id AS text) AS user_id, organization_id, hour, {_sums(readers)}, "
+        f"{', '.join(f'c{int(c)}' for c in EVENT_CATEGORIES)} FROM ({ordered}) AS ordered) AS cells"
+    ).bindparams(**parameters, recent_hour=recent_hour)
 
 
 class _Covered:
@@ -144,7 +195,9 @@ async def cells(
 class CopiedCells:
     """Cells as ``Store.ingest_copied``'s COPY rows, and those of hours from ``recent_from``.
 
-    ``recent`` holds the cells a later pass reads again (``StoredCells``), as ``Minutes``.
+    ``rows`` holds the text of a merged row's COPY rows (one per category with minutes) per
+    element. ``recent`` holds the cells a later pass reads again (``StoredCells``), as
+    ``Minutes``.
     """
 
     rows: list[str]
@@ -158,19 +211,21 @@ async def copy_rows(
     recent_from: int,
     slices: Sequence[UserSlice],
 ) -> AsyncGenerator[tuple[CopiedCells, int], None]:
-    """``cells`` as COPY text rows, ``COPY_CELLS`` or a few more at a time.
+    """``cells`` as COPY text rows, those of ``COPY_CELLS`` or a few more merged rows at a time.
 
     Cells of hours from ``recent_from`` (epoch seconds) on come also as ``Minutes``. The
     cells are read a slice of users after another (``slices``, which must cover every id
     once): Coder's database aggregates one slice in memory, not all of history at once
-    (which spilled to disk), and its rows flow while it aggregates the next one.
+    (which spilled to disk), and its rows flow while it aggregates the next one. Coder's
+    database also writes the rows' text (``copy_statement``), so that Python only hands it on.
     """
     categories = [int(category) for category in EVENT_CATEGORIES]
     count = len(readers)
     batch = CopiedCells([], {})
     covered = _Covered(readers)
     last_user = None
-    async for chunk in _sliced(connection, readers, slices):
+    recent_hour = -(-recent_from // HOUR)
+    async for chunk in _sliced(connection, readers, slices, recent_hour=recent_hour):
         rows = batch.rows
         for row in chunk:
             user_id = row[0]
@@ -180,27 +235,29 @@ async def copy_rows(
                     batch = CopiedCells([], {})
                     rows = batch.rows
                 last_user = user_id
-            organization_id = row[1]
-            start = row[2] * HOUR
             covered.add(row)
-            head = f"{user_id}\t{organization_id}\t"
-            tail = f"\t{start}\t"
-            recent = start >= recent_from
-            for category, mask in zip(categories, row[3 + count :], strict=True):
-                if mask:
-                    rows.append(f"{head}{category}{tail}{mask}\n")
-                    if recent:
+            rows.append(row[3 + count])
+            organization_id = row[1]
+            if organization_id is not None:  # a recent hour
+                start = row[2] * HOUR
+                for category, mask in zip(categories, row[4 + count :], strict=True):
+                    if mask:
                         batch.recent[(organization_id, category, start, user_id)] = mask
     if batch.rows or any(covered.rows):
         yield batch, covered.hand_on()
 
 
 async def _sliced(
-    connection: AsyncConnection, readers: Sequence[TableReader], slices: Sequence[UserSlice]
+    connection: AsyncConnection,
+    readers: Sequence[TableReader],
+    slices: Sequence[UserSlice],
+    *,
+    recent_hour: int,
 ) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-    """The merged rows of each slice in turn, in chunks; users in order within a slice."""
+    """``copy_statement``'s rows of each slice in turn, in chunks; users in order in a slice."""
     for users in slices:
-        chunks = batches(connection, statement(readers, users), size=CHUNK_ROWS)
+        query = copy_statement(readers, users, recent_hour=recent_hour)
+        chunks = batches(connection, query, size=CHUNK_ROWS)
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 yield chunk

@@ -52,7 +52,7 @@ CONNECT_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MILLISECONDS = 15 * 60_000  # a first pass aggregates months of rows
 BATCH_CELLS = 10_000  # cells per store transaction
 SLICE_USERS = 500  # users per query of a first pass by COPY (``combined``)
-SLICE_WORK_MEM = "32MB"  # per sort or hash (hashes twice that) of those queries, on Coder
+SLICE_WORK_MEM = "64MB"  # per sort or hash (hashes twice that) of those queries, on Coder
 QUEUED_BATCHES = 2  # batches read ahead of the store
 QUEUED_COPY_BATCHES = 12  # the same in a first pass by COPY, so that Coder computes the next
 # slice while the store writes
@@ -286,9 +286,14 @@ class CoderSource:
                     progress.phase("activity", sum(known) if len(known) == len(totals) else None)
                     if slices is not None:
                         # A slice's aggregation then fits in memory: at Coder's default of
-                        # 4 MB, it wrote several times its size to temporary files.
+                        # 4 MB, and still at 32 MB, it went to temporary files. Parallel
+                        # workers cost more than they saved on a server that is busy anyway
+                        # (the store's writes, or Coder's own work).
                         await connection.execute(
                             sa.text(f"SET LOCAL work_mem = '{SLICE_WORK_MEM}'")
+                        )
+                        await connection.execute(
+                            sa.text("SET LOCAL max_parallel_workers_per_gather = 0")
                         )
                         await _put_copy_rows(
                             connection, readers, progress, queue, self.stored, slices=slices
