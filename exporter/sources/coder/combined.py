@@ -224,7 +224,7 @@ async def copy_rows(
     batch = CopiedCells([], {})
     covered = _Covered(readers)
     last_user = None
-    recent_hour = -(-recent_from // HOUR)
+    recent_hour = -(-recent_from // HOUR)  # the first hour that starts at or after recent_from
     async for chunk in _sliced(connection, readers, slices, recent_hour=recent_hour):
         rows = batch.rows
         for row in chunk:
