@@ -93,6 +93,10 @@ _ORDER = 'merged.user_id, merged.hour, merged.organization_id COLLATE "C"'
 """A user's rows together (by uuid, the cheapest order), in the order of their hours."""
 
 
+_MASKS = ", ".join(f"c{int(c)}" for c in EVENT_CATEGORIES)
+"""The merged rows' mask columns, one per category."""
+
+
 def _sums(readers: Sequence[TableReader]) -> str:
     """The merged rows' columns of source rows, one per reader."""
     return ", ".join(f"r{index}" for index in range(len(readers)))
@@ -104,9 +108,8 @@ def statement(readers: Sequence[TableReader], users: UserSlice = EVERY_USER) -> 
     Columns: user, organization, hour, source rows per reader, a mask per category.
     """
     sql, parameters = _merged(readers, users)
-    masks = ", ".join(f"c{int(c)}" for c in EVENT_CATEGORIES)
     return sa.text(
-        f"SELECT CAST(user_id AS text), organization_id, hour, {_sums(readers)}, {masks} "
+        f"SELECT CAST(user_id AS text), organization_id, hour, {_sums(readers)}, {_MASKS} "
         f"FROM ({sql}) AS merged ORDER BY {_ORDER}"
     ).bindparams(**parameters)
 
@@ -135,7 +138,7 @@ def copy_statement(
         "SELECT user_id, CASE WHEN hour >= :recent_hour THEN organization_id END, hour, "
         f"{_sums(readers)}, concat({lines}), {recent} "
         f"FROM (SELECT CAST(user_id AS text) AS user_id, organization_id, hour, {_sums(readers)}, "
-        f"{', '.join(f'c{int(c)}' for c in EVENT_CATEGORIES)} FROM ({ordered}) AS ordered) AS cells"
+        f"{_MASKS} FROM ({ordered}) AS ordered) AS cells"
     ).bindparams(**parameters, recent_hour=recent_hour)
 
 

@@ -229,9 +229,10 @@ class CoderSource:
         a slice of users at a time.
 
         Reading Coder and writing the store overlap: ``STORE_WORKERS`` transactions store
-        batches while the next ones are read, and at most ``QUEUED_BATCHES`` wait in between,
-        so memory stays bounded. Concurrent batches lock rows in the same order (the store's
-        rule), so they wait for each other but cannot deadlock.
+        batches while the next ones are read, and at most ``QUEUED_BATCHES`` (with ``slices``,
+        ``QUEUED_COPY_BATCHES``) wait in between, so memory stays bounded. Concurrent batches
+        lock rows in the same order (the store's rule), so they wait for each other but cannot
+        deadlock.
         """
         queue: asyncio.Queue[_Batch] = asyncio.Queue(
             maxsize=QUEUED_BATCHES if slices is None else QUEUED_COPY_BATCHES
